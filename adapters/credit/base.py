@@ -1,0 +1,92 @@
+"""The credit-source contract: where a subject's credit records come from.
+
+A credit source answers one question — the records the credit platform holds
+on a subject — and says whether it is reachable. Sources are found through the
+``xinyi_gateway.credit_sources`` entry-point group; the built-in ones register
+there too (see ``pyproject.toml``), so a bank's or a province's own source
+plugs in the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = [
+    "AdapterContext",
+    "CreditRecord",
+    "CreditSource",
+    "CreditSourceError",
+    "RecordStatus",
+    "SubjectKind",
+]
+
+SubjectKind = Literal["person", "enterprise"]
+
+
+class RecordStatus(StrEnum):
+    ACTIVE = "active"
+    REPAIRED = "repaired"  # 信用修复 granted: no longer a basis for anything adverse
+    EXPIRED = "expired"  # publication period over
+    UNDER_OBJECTION = "under_objection"  # 异议 pending: carries a dispute mark
+
+
+@dataclass(frozen=True, slots=True)
+class CreditRecord:
+    """One entry of a subject's public credit information.
+
+    ``effective_document`` says whether the record rests on a legally effective
+    document (judgment, award, penalty decision, formal list determination);
+    only such records may feed a fact of class ``effective_document``.
+    """
+
+    record_id: str
+    type: str
+    domain: str
+    effective_document: bool
+    adverse: bool
+    decided_on: dt.date
+    publication_until: dt.date | None
+    status: RecordStatus
+    value: str | int | float | bool | None = None
+    title: str | None = None
+
+
+class CreditSourceError(Exception):
+    """The source could not answer (unreachable, timed out, broken reply)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterContext:
+    """What the gateway hands an adapter when it builds one."""
+
+    state_dir: Path
+    config_dir: Path
+
+
+class CreditSource(ABC):
+    """A source of credit records. Implementations must be safe to call concurrently."""
+
+    @classmethod
+    @abstractmethod
+    def from_options(cls, options: Mapping[str, Any], context: AdapterContext) -> CreditSource:
+        """Build the source from its configuration block (``credit_source.options``)."""
+
+    @abstractmethod
+    async def records(self, kind: SubjectKind, subject_id: str) -> Sequence[CreditRecord]:
+        """Every record held on the subject; an unknown subject has none.
+
+        Raise :class:`CreditSourceError` when the source cannot answer.
+        """
+
+    @abstractmethod
+    async def check(self) -> None:
+        """Raise :class:`CreditSourceError` unless the source answers (readiness)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, most sources hold nothing
+        """Release connections; called once when the gateway stops."""

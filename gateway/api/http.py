@@ -1,0 +1,63 @@
+"""Request and response plumbing shared by the resource modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from gateway.errors import FieldError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+
+__all__ = ["MAX_BODY_BYTES", "json_response", "read_json"]
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
+    )
+
+
+def check_size(request: web.Request) -> None:
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body may have at most {MAX_BODY_BYTES} bytes")
+
+
+async def read_json(request: web.Request, *, form_fields: tuple[str, ...] = ()) -> Any:
+    """The JSON body, checked in API.md's order: size (413), media type (415), JSON (400).
+
+    With ``form_fields``, a form-encoded body is accepted too and those fields are read.
+    """
+    check_size(request)
+    ctype = request.content_type
+    if form_fields and ctype == "application/x-www-form-urlencoded":
+        form = await _read(request)
+        from urllib.parse import parse_qs
+
+        parsed = parse_qs(form.decode("utf-8", "replace"))
+        return {name: parsed[name][0] for name in form_fields if name in parsed}
+    if ctype != "application/json" and not (ctype.startswith("application/") and ctype.endswith("+json")):
+        raise UnsupportedMediaType("send the body as application/json")
+    raw = await _read(request)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(
+            "the body is not valid JSON", status=400, errors=[FieldError("", "not valid JSON")]
+        ) from None
+
+
+async def _read(request: web.Request) -> bytes:
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(f"the body may have at most {MAX_BODY_BYTES} bytes") from None
+
+
+def require_object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body must be a JSON object", errors=[FieldError("", "must be an object")])
+    return data

@@ -1,0 +1,67 @@
+"""Request ids and the one place errors become problem+json."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from gateway.errors import ProblemError, problem_body
+from gateway.logs import REQUEST_ID
+from gateway.metrics import Metrics
+
+__all__ = ["error_middleware", "problem_response"]
+
+log = logging.getLogger("xinyi.http")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def problem_response(
+    status: int, code: str, title: str, detail: str, errors: list | None = None,  # type: ignore[type-arg]
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(problem_body(status, code, title, detail, errors)),
+        status=status,
+        content_type="application/problem+json",
+        headers=headers,
+    )
+
+
+def error_middleware(metrics: Metrics) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        incoming = request.headers.get("X-Request-Id", "")
+        request_id = incoming if _SAFE_ID.match(incoming) else secrets.token_hex(8)
+        REQUEST_ID.set(request_id)
+        try:
+            response = await handler(request)
+        except ProblemError as exc:
+            metrics.errors.labels(exc.code).inc()
+            response = problem_response(
+                exc.status, exc.code, exc.title, exc.detail, exc.errors, exc.headers
+            )
+        except web.HTTPException as exc:
+            # aiohttp's own refusals (no route, wrong method) get the same envelope.
+            code = _HTTP_CODES.get(exc.status, "http_error")
+            metrics.errors.labels(code).inc()
+            response = problem_response(exc.status, code, exc.reason, exc.reason)
+            if exc.status == 405 and "Allow" in exc.headers:
+                response.headers["Allow"] = exc.headers["Allow"]
+        except Exception:
+            # A 500 is a bug: answer plainly, keep the traceback in the log.
+            log.exception("unhandled error")
+            metrics.errors.labels("internal_error").inc()
+            response = problem_response(500, "internal_error", "Internal error", "an internal error occurred")
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+    return middleware

@@ -1,0 +1,327 @@
+"""The OpenAPI 3.1 document, built from the same pydantic models the handlers use.
+
+Scene names and each scene's context schema come from the active policy set,
+so a new scene (a policy file) shows up here with no code change.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic.json_schema import models_json_schema
+
+from gateway.api.schemas import ConsentBody, DecisionBody, FeedbackBody
+
+if TYPE_CHECKING:
+    from gateway.runtime import Gateway
+
+__all__ = ["build_document"]
+
+_REF = "#/components/schemas/{model}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": _ref("Problem")}},
+    }
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_PROBLEM = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "description": "stable snake_case code"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["pointer", "message"],
+                "properties": {
+                    "pointer": {"type": "string", "description": "JSON pointer into the body"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+_POLICY_REF = {
+    "type": "object",
+    "required": ["id", "version", "hash"],
+    "properties": {
+        "id": {"type": "string"},
+        "version": {"type": "string"},
+        "hash": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+    },
+}
+
+_DECISION = {
+    "type": "object",
+    "required": [
+        "decision_id", "scene", "outcome", "benefits", "constraints", "reasons", "policy",
+        "expires_at",
+    ],
+    "properties": {
+        "decision_id": {"type": "string"},
+        "scene": {"type": "string"},
+        "outcome": {"type": "string", "enum": ["granted", "standard", "constrained"]},
+        "benefits": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["code", "params"],
+                "properties": {"code": {"type": "string"}, "params": {"type": "object"}},
+            },
+        },
+        "constraints": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["measure", "legal_basis"],
+                "properties": {
+                    "measure": {"type": "string"},
+                    "title": {"type": "string"},
+                    "legal_basis": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+        "reasons": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["rule", "effect", "legal_basis", "facts"],
+                "properties": {
+                    "rule": {"type": "string"},
+                    "effect": {"type": "string", "enum": ["grant", "constrain"]},
+                    "legal_basis": {"type": "array", "items": {"type": "string"}},
+                    "facts": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "fact names read by the rule; never their values",
+                    },
+                },
+            },
+        },
+        "policy": _ref("PolicyRef"),
+        "policy_set": {"type": "string"},
+        "issued_at": {"type": "string", "format": "date-time"},
+        "expires_at": {"type": "string", "format": "date-time"},
+        "benefit_until": {"type": "string", "format": "date"},
+        "token": {
+            "type": "string",
+            "description": "compact JWS (typ benefit+jwt), present iff outcome is granted",
+        },
+    },
+}
+
+_AUTH_ERRORS = {
+    "401": _problem("missing or invalid credentials (unauthenticated)"),
+    "429": _problem("rate limited; see Retry-After"),
+}
+
+
+def build_document(gateway: Gateway) -> dict[str, Any]:
+    _, defs = models_json_schema(
+        [(m, "validation") for m in (DecisionBody, FeedbackBody, ConsentBody)],
+        ref_template=_REF,
+    )
+    schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+    schemas.update(Problem=_PROBLEM, PolicyRef=_POLICY_REF, Decision=_DECISION)
+    active = gateway.policies.active_all(gateway.today())
+    scene_names = [c.policy.scene for c in active]
+    for compiled in active:
+        schemas[f"Context_{compiled.policy.scene}"] = compiled.context_model.model_json_schema(
+            ref_template=_REF
+        )
+    write_errors = {
+        "400": _problem("the body is not JSON"),
+        "413": _problem("the body is larger than 1 MiB"),
+        "415": _problem("the body is not application/json"),
+        "422": _problem("a field fails validation; errors[] points at it"),
+    }
+    bearer = [{"bearer": []}]
+    paths: dict[str, Any] = {
+        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json({"type": "object"})}}},
+        "/readyz": {
+            "get": {
+                "summary": "Readiness: store, keys, policies and credit source",
+                "responses": {
+                    "200": _json({"type": "object"}),
+                    "503": _json({"type": "object"}, "a component is failing"),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {"description": "text exposition", "content": {"text/plain": {}}}
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}
+        },
+        "/.well-known/jwks.json": {
+            "get": {
+                "summary": "Public signing keys",
+                "responses": {"200": _json({"type": "object", "required": ["keys"]})},
+            }
+        },
+        "/v1/scenes": {
+            "get": {
+                "summary": "Every scene the gateway serves",
+                "security": bearer,
+                "responses": {"200": _json({"type": "object", "required": ["scenes"]}), **_AUTH_ERRORS},
+            }
+        },
+        "/v1/scenes/{scene}/decisions": {
+            "post": {
+                "summary": "Ask for a decision on a subject in a scene",
+                "description": (
+                    "Checks run in order: credentials (401), rate limit (429), scene (404), "
+                    "contract scene (403 forbidden_scene), body size (413), media type (415), "
+                    "JSON/schema/subject id/context (400/422), contract purpose "
+                    "(403 forbidden_purpose), consent (403 consent_required/consent_revoked)."
+                ),
+                "security": bearer,
+                "parameters": [
+                    {
+                        "name": "scene",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": scene_names} if scene_names else {"type": "string"},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("DecisionBody")}},
+                },
+                "responses": {
+                    "200": _json(_ref("Decision"), "the decision"),
+                    **_AUTH_ERRORS,
+                    "403": _problem("scene, purpose or consent not allowed"),
+                    "404": _problem("no such scene"),
+                    **write_errors,
+                    "503": _problem("a dependency is unavailable; see Retry-After"),
+                },
+            }
+        },
+        "/v1/decisions/{decision_id}": {
+            "get": {
+                "summary": "A decision, to the partner that asked for it",
+                "security": bearer,
+                "parameters": [
+                    {"name": "decision_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": _json(_ref("Decision")),
+                    **_AUTH_ERRORS,
+                    "404": _problem("no such decision for this partner"),
+                },
+            }
+        },
+        "/v1/decisions/{decision_id}/feedback": {
+            "post": {
+                "summary": "Report what the partner did with a decision (发起—响应—反馈)",
+                "security": bearer,
+                "parameters": [
+                    {"name": "decision_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("FeedbackBody")}},
+                },
+                "responses": {
+                    "202": _json({"type": "object"}, "accepted"),
+                    **_AUTH_ERRORS,
+                    "404": _problem("no such decision for this partner"),
+                    **write_errors,
+                },
+            }
+        },
+        "/v1/consents": {
+            "post": {
+                "summary": "Record a subject's consent (platform partners)",
+                "security": bearer,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("ConsentBody")}},
+                },
+                "responses": {
+                    "201": _json(
+                        {"type": "object", "required": ["consent_id"],
+                         "properties": {"consent_id": {"type": "string"}}},
+                        "created",
+                    ),
+                    **_AUTH_ERRORS,
+                    "403": _problem("only platform partners record consents (forbidden_kind)"),
+                    **write_errors,
+                },
+            }
+        },
+        "/v1/consents/{consent_id}": {
+            "delete": {
+                "summary": "Revoke a consent (platform partners)",
+                "security": bearer,
+                "parameters": [
+                    {"name": "consent_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "204": {"description": "revoked"},
+                    **_AUTH_ERRORS,
+                    "403": _problem("only platform partners revoke consents (forbidden_kind)"),
+                    "404": _problem("no such consent"),
+                },
+            }
+        },
+        "/v1/status-lists/{list_id}": {
+            "get": {
+                "summary": "A token status list (IETF OAuth Token Status List), public",
+                "parameters": [
+                    {"name": "list_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {
+                        "description": "signed status list JWT (typ statuslist+jwt)",
+                        "content": {"application/statuslist+jwt": {"schema": {"type": "string"}}},
+                    },
+                    "404": _problem("no such list"),
+                },
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "xinyi-gateway",
+            "version": "1",
+            "description": "信易+ incentive gateway: decisions, benefit tokens and consent.",
+        },
+        "servers": [{"url": gateway.settings.issuer}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an access token from /oauth/token, or a development API key",
+                }
+            },
+        },
+    }

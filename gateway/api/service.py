@@ -1,0 +1,89 @@
+"""Service endpoints (API.md "Service") and the public token status lists."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from adapters.credit.base import CreditSourceError
+from gateway.api.http import json_response
+from gateway.api.keys import GATEWAY
+from gateway.api.openapi import build_document
+from gateway.errors import NotFound
+from gateway.store.base import StoreUnavailable
+from gateway.tokens.status_list import status_list_jwt
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    failing: dict[str, str] = {}
+    try:
+        await gw.store.check()
+    except StoreUnavailable as exc:
+        failing["store"] = str(exc)
+    if gw.keys.active is None:
+        failing["keys"] = "no active signing key"
+    if not gw.policies.active_all(gw.today()):
+        failing["policies"] = "no policy is in effect today"
+    try:
+        await gw.credit.check()
+    except CreditSourceError as exc:
+        failing["credit_source"] = str(exc)
+    if failing:
+        return json_response(
+            {"status": "unavailable", "failing": failing}, status=503, headers={"Retry-After": "5"}
+        )
+    return json_response({"status": "ready", "policy_set": gw.policies.hash})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[GATEWAY].metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@routes.get("/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(build_document(request.app[GATEWAY]))
+
+
+@routes.get("/.well-known/jwks.json")
+async def jwks(request: web.Request) -> web.Response:
+    return json_response(
+        request.app[GATEWAY].keys.jwks(), headers={"Cache-Control": "public, max-age=300"}
+    )
+
+
+@routes.get("/v1/status-lists/{list_id}")
+async def status_list(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    list_id = request.match_info["list_id"]
+    ttl = gw.settings.status_list_ttl_seconds
+    cached = gw.status_cache.get(list_id)
+    now = time.monotonic()
+    # Re-sign at most every few seconds: compressing 32 KiB is the costly part.
+    if cached is None or cached[0] < now:
+        found = await gw.store.status_list(list_id)
+        if found is None:
+            raise NotFound("no such status list")
+        uri = f"{gw.settings.issuer}/v1/status-lists/{list_id}"
+        token = status_list_jwt(gw.signer, gw.settings.issuer, uri, found[0], ttl)
+        cached = (now + 5.0, token)
+        gw.status_cache[list_id] = cached
+    return web.Response(
+        text=cached[1],
+        content_type="application/statuslist+jwt",
+        headers={"Cache-Control": f"public, max-age={min(ttl, 60)}"},
+    )

@@ -1,0 +1,44 @@
+"""The audit hash chain: each record's hash covers its entry and the previous hash.
+
+Deleting, reordering or editing any record breaks every hash after it, so
+``verify`` finds tampering anywhere from the first record to the last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from gateway.store.base import AuditRecord
+
+__all__ = ["GENESIS", "canonical", "link_hash", "verify_chain"]
+
+GENESIS = "0" * 64
+
+
+def canonical(entry: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
+
+
+def link_hash(prev_hash: str, seq: int, entry: Mapping[str, Any]) -> str:
+    digest = hashlib.sha256(prev_hash.encode())
+    digest.update(b"\n%d\n" % seq)
+    digest.update(canonical(entry))
+    return digest.hexdigest()
+
+
+def verify_chain(records: Iterable[AuditRecord], start_hash: str = GENESIS, start_seq: int = 0) -> str | None:
+    """None when the chain is intact; otherwise what is wrong and where."""
+    prev, expected_seq = start_hash, start_seq + 1
+    for record in records:
+        if record.seq != expected_seq:
+            return f"record {expected_seq} is missing (found {record.seq})"
+        if record.prev_hash != prev:
+            return f"record {record.seq} does not follow the previous record's hash"
+        if link_hash(prev, record.seq, record.entry) != record.hash:
+            return f"record {record.seq} was altered: its hash does not match its content"
+        prev, expected_seq = record.hash, expected_seq + 1
+    return None

@@ -1,0 +1,204 @@
+"""The ``xinyi-gateway`` command.
+
+    xinyi-gateway serve [--demo] [--config FILE] [--host H] [--port P] [--state-dir DIR] [--store URL]
+    xinyi-gateway policy lint [--dir DIR] [FILE ...]
+    xinyi-gateway policy test [--dir DIR]
+    xinyi-gateway audit verify [--state-dir DIR | --store URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from gateway.logs import configure_logging
+from gateway.policy.loader import PolicyLoadError, load_policy_dir
+from gateway.resources import shipped
+from gateway.settings import ConfigError, Settings, load_settings
+
+__all__ = ["main"]
+
+log = logging.getLogger("xinyi.cli")
+
+
+class JsonAccessLogger(AbstractAccessLogger):
+    """One JSON line per request: method, path, status, time; never a body or a query."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status,
+                "duration_ms": round(time * 1000, 3),
+                "request_id": response.headers.get("X-Request-Id"),
+            },
+        )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gateway.app import create_app
+    from gateway.demo import prepare_demo, seed_consents, write_demo_json
+
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    if args.store:
+        overrides["store"] = args.store
+    setup = None
+    if args.demo:
+        state_dir = Path(args.state_dir or ".xinyi-demo").resolve()
+        today = dt.datetime.now(dt.UTC).date()
+        setup = prepare_demo(state_dir, today, rate_per_second=args.demo_rate)
+        overrides.update(
+            state_dir=state_dir,
+            partners_file=setup.partners_file,
+            credit_source={"adapter": "sqlite", "options": {"path": str(setup.dataset)}},
+        )
+    elif args.state_dir:
+        overrides["state_dir"] = Path(args.state_dir).resolve()
+    try:
+        settings = load_settings(Path(args.config) if args.config else None, overrides)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+
+    async def factory() -> web.Application:
+        app = await create_app(settings)
+        if setup is not None:
+            from gateway.api.keys import GATEWAY
+
+            gw = app[GATEWAY]
+            await seed_consents(setup, gw.consents.create, gw.now())
+            path = write_demo_json(setup, settings.issuer)
+            log.info("demo ready", extra={"demo_json": str(path), "base_url": settings.issuer})
+        return app
+
+    loop = _new_loop()
+    try:
+        web.run_app(
+            factory(),
+            host=settings.host,
+            port=settings.port,
+            access_log_class=JsonAccessLogger,
+            access_log=logging.getLogger("xinyi.access") if not args.no_access_log else None,
+            print=None,
+            loop=loop,
+            reuse_port=args.reuse_port,
+        )
+    except PolicyLoadError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print("the policy set was refused; the gateway did not start", file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+def _policy_lint(args: argparse.Namespace) -> int:
+    directory = Path(args.dir) if args.dir else shipped("policies")
+    files = [Path(f) for f in args.files] or None
+    try:
+        policies = load_policy_dir(directory, files)
+    except PolicyLoadError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return 2 if exc.unreadable else 1
+    count = sum(len(v) for v in policies.by_scene.values())
+    print(f"ok: {count} policies accepted ({policies.hash})")
+    return 0
+
+
+def _policy_test(args: argparse.Namespace) -> int:
+    directory = Path(args.dir) if args.dir else shipped("policies")
+    try:
+        policies = load_policy_dir(directory)
+    except PolicyLoadError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return 2 if exc.unreadable else 1
+    cases = sum(len(c.policy.tests) for ps in policies.by_scene.values() for c in ps)
+    print(f"ok: {cases} policy tests passed")
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from gateway.audit.verify import verify_store
+
+    settings = Settings(
+        state_dir=Path(args.state_dir or ".xinyi-demo").resolve(), store=args.store or None
+    )
+    ok, message = asyncio.run(verify_store(settings.store_url))
+    print(message)
+    return 0 if ok else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xinyi-gateway", description="信易+ incentive gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP gateway")
+    serve.add_argument("--demo", action="store_true", help="demo partners, data and keys")
+    serve.add_argument("--config", help="gateway YAML configuration (not with --demo)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--state-dir", help="state directory (demo default ./.xinyi-demo)")
+    serve.add_argument("--store", help="store URL, e.g. sqlite:///var/lib/xinyi/state.sqlite3")
+    serve.add_argument("--demo-rate", type=float, default=200.0, help=argparse.SUPPRESS)
+    serve.add_argument("--no-access-log", action="store_true", help="do not log each request")
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    serve.set_defaults(run=_serve)
+
+    policy = sub.add_parser("policy", help="check and test policy files").add_subparsers(
+        dest="policy_command", required=True
+    )
+    lint = policy.add_parser("lint", help="check catalogues and policies (POLICY.md)")
+    lint.add_argument("--dir")
+    lint.add_argument("files", nargs="*")
+    lint.set_defaults(run=_policy_lint)
+    ptest = policy.add_parser("test", help="run every policy's tests")
+    ptest.add_argument("--dir")
+    ptest.set_defaults(run=_policy_test)
+
+    audit = sub.add_parser("audit", help="audit trail tools").add_subparsers(
+        dest="audit_command", required=True
+    )
+    verify = audit.add_parser("verify", help="check the audit hash chain")
+    verify.add_argument("--state-dir")
+    verify.add_argument("--store")
+    verify.set_defaults(run=_audit_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""Demo mode: synthetic data, demo partners and consents, written to a state directory.
+
+Every identifier is generated with correct check characters from a fixed seed,
+so demo subjects are stable across starts and never belong to a real person.
+API keys and consents are made fresh on every start and listed in demo.json.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from adapters.credit.base import CreditRecord, RecordStatus, SubjectKind
+from adapters.credit.sqlite import write_dataset
+from gateway.identifiers import synthetic_ric, synthetic_uscc
+from gateway.trust.partners import hash_api_key, new_api_key
+
+__all__ = ["DemoSetup", "DemoSubject", "prepare_demo", "seed_consents", "write_demo_json"]
+
+SEED = 20251122
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPartner:
+    id: str
+    kind: str
+    scenes: tuple[str, ...] = ()
+    purposes: tuple[str, ...] = ()
+
+
+PARTNERS = (
+    DemoPartner("demo-bank", "bank", ("loan",), ("credit_loan_assessment",)),
+    DemoPartner("demo-service-hall", "service_hall", ("approval",), ("administrative_approval",)),
+    DemoPartner("demo-library", "library", ("library",), ("deposit_waiver",)),
+    DemoPartner("demo-transit", "transit", ("transit",), ("deposit_waiver",)),
+    DemoPartner("demo-platform", "platform"),
+    DemoPartner("demo-auditor", "auditor"),
+    DemoPartner("demo-operator", "operator"),
+)
+
+ENTERPRISE_CONTEXT: dict[str, dict[str, Any]] = {
+    "loan": {"loan_amount": 1_000_000},
+    "approval": {"matter_code": "LN-210100-0001", "missing_key_materials": False},
+}
+PERSON_CONTEXT: dict[str, dict[str, Any]] = {"library": {}, "transit": {}}
+
+
+@dataclass
+class DemoSubject:
+    kind: SubjectKind
+    id: str
+    label: str
+    records: list[CreditRecord]
+    expected: dict[str, str]
+    consents: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class DemoSetup:
+    state_dir: Path
+    partners_file: Path
+    dataset: Path
+    api_keys: dict[str, str]
+    subjects: list[DemoSubject]
+
+
+def _record(
+    n: int,
+    type_: str,
+    domain: str,
+    decided: dt.date,
+    *,
+    adverse: bool = False,
+    document: bool = False,
+    until: dt.date | None = None,
+    status: RecordStatus = RecordStatus.ACTIVE,
+    value: str | int | None = None,
+    title: str | None = None,
+) -> CreditRecord:
+    return CreditRecord(
+        record_id=f"rec-{n:04d}",
+        type=type_,
+        domain=domain,
+        effective_document=document,
+        adverse=adverse,
+        decided_on=decided,
+        publication_until=until,
+        status=status,
+        value=value,
+        title=title,
+    )
+
+
+def _subjects(today: dt.date) -> list[DemoSubject]:
+    rng = random.Random(SEED)
+    d = dt.date
+    ago = lambda days: today - dt.timedelta(days=days)  # noqa: E731 - reads best inline
+    n = iter(range(1, 10_000))
+
+    def reg(year: int) -> CreditRecord:
+        return _record(next(n), "registration", "market_registration", d(year, 3, 1))
+
+    def tax(grade: str) -> CreditRecord:
+        return _record(next(n), "tax_credit_grade", "taxation", ago(200), value=grade)
+
+    def score(points: int) -> CreditRecord:
+        return _record(next(n), "credit_score", "market_credit_score", ago(20), value=points)
+
+    both = lambda loan, approval: {"loan": loan, "approval": approval}  # noqa: E731
+    people = lambda library, transit: {"library": library, "transit": transit}  # noqa: E731
+    e = lambda label, records, expected: DemoSubject(  # noqa: E731
+        "enterprise", synthetic_uscc(rng), label, records, expected
+    )
+    p = lambda label, born, records, expected: DemoSubject(  # noqa: E731
+        "person", synthetic_ric(rng, born), label, records, expected
+    )
+    return [
+        e(
+            "red-list enterprise (诚信典型)",
+            [reg(2012), tax("B"), _record(next(n), "red_listed", "red_list", ago(150), until=ago(-580))],
+            both("granted", "granted"),
+        ),
+        e("tax grade A, clean for 3+ years", [reg(2015), tax("A")], both("granted", "granted")),
+        e(
+            "only adverse record repaired (信用修复)",
+            [
+                reg(2014),
+                tax("A"),
+                _record(next(n), "administrative_penalty", "market_supervision", ago(300),
+                        adverse=True, document=True, until=ago(-65), status=RecordStatus.REPAIRED),
+            ],
+            both("granted", "granted"),
+        ),
+        e(
+            "adverse record past its publication period",
+            [
+                reg(2013),
+                tax("A"),
+                _record(next(n), "administrative_penalty", "environment", ago(500),
+                        adverse=True, document=True, until=ago(135)),
+            ],
+            both("granted", "granted"),
+        ),
+        e(
+            "serious-dishonesty listing under objection (异议中)",
+            [
+                reg(2015),
+                tax("A"),
+                _record(next(n), "serious_dishonesty_listed", "serious_dishonesty_list", ago(40),
+                        adverse=True, document=True, until=ago(-1055),
+                        status=RecordStatus.UNDER_OBJECTION),
+            ],
+            both("granted", "granted"),
+        ),
+        e(
+            "on the serious-dishonesty list by an effective document",
+            [
+                reg(2010),
+                tax("B"),
+                _record(next(n), "serious_dishonesty_listed", "serious_dishonesty_list", ago(260),
+                        adverse=True, document=True, until=ago(-835)),
+            ],
+            both("constrained", "standard"),
+        ),
+        e(
+            "listed without an effective document (no basis to constrain)",
+            [
+                reg(2015),
+                tax("A"),
+                _record(next(n), "serious_dishonesty_listed", "serious_dishonesty_list", ago(90),
+                        adverse=True, document=False, until=ago(-275)),
+            ],
+            both("standard", "standard"),
+        ),
+        e("enterprise the credit source does not know", [], both("standard", "standard")),
+        p(
+            "person, credit score 650",
+            d(1986, 4, 12),
+            [reg(2010), score(650)],
+            people("granted", "granted"),
+        ),
+        p(
+            "person, credit score 560",
+            d(1992, 9, 3),
+            [reg(2012), score(560)],
+            people("standard", "standard"),
+        ),
+        p(
+            "person, score 680 but on the dishonest-executed list (失信被执行人)",
+            d(1979, 1, 25),
+            [
+                reg(2009),
+                score(680),
+                _record(next(n), "dishonest_executed", "court_enforcement", ago(120),
+                        adverse=True, document=True, until=ago(-975)),
+            ],
+            people("standard", "standard"),
+        ),
+        p("person with no records at all", d(2001, 6, 30), [], people("standard", "standard")),
+        p(
+            "person, score 640, with records in prohibited domains (信访, 养犬) that must have no effect",
+            d(1975, 11, 8),
+            [
+                reg(2011),
+                score(640),
+                _record(next(n), "petition_record", "petitioning", ago(60), adverse=True,
+                        until=ago(-300), title="信访记录"),
+                # relabelled with an innocent domain: caught by what its title says
+                _record(next(n), "civility_record", "public_order", ago(30), adverse=True,
+                        until=ago(-300), title="不文明养犬"),
+            ],
+            people("granted", "granted"),
+        ),
+    ]
+
+
+def prepare_demo(state_dir: Path, today: dt.date, rate_per_second: float = 200.0) -> DemoSetup:
+    """Write the demo partners file and credit dataset; return what seeding needs."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    api_keys = {p.id: new_api_key() for p in PARTNERS}
+    partners = [
+        {
+            "id": p.id,
+            "kind": p.kind,
+            "title": f"demo {p.kind}",
+            "scenes": list(p.scenes),
+            "purposes": list(p.purposes),
+            "allow_api_keys": True,
+            "api_key_sha256": [hash_api_key(api_keys[p.id])],
+            "rate_limit": {"per_second": rate_per_second, "burst": int(rate_per_second * 2)},
+        }
+        for p in PARTNERS
+    ]
+    partners_file = state_dir / "partners.yaml"
+    partners_file.write_text(
+        "# Written by `xinyi-gateway serve --demo`; development API keys, hashed.\n"
+        + yaml.safe_dump({"partners": partners}, allow_unicode=True, sort_keys=False),
+        encoding="utf-8",
+    )
+    subjects = _subjects(today)
+    dataset = state_dir / "credit.sqlite3"
+    write_dataset(dataset, ((s.kind, s.id, r) for s in subjects for r in s.records))
+    return DemoSetup(state_dir, partners_file, dataset, api_keys, subjects)
+
+
+async def seed_consents(setup: DemoSetup, create: Any, now: dt.datetime) -> None:
+    """Give every person consent for the library and transit partners, and every
+    enterprise its 授权 for the bank; ``create`` is ``ConsentService.create``."""
+    expires = now + dt.timedelta(days=180)
+    for subject in setup.subjects:
+        scenes = PERSON_CONTEXT if subject.kind == "person" else {"loan": {}}
+        for partner in PARTNERS:
+            if not set(partner.scenes) & set(scenes):
+                continue
+            consent = await create(
+                kind=subject.kind,
+                subject_id=subject.id,
+                partner=partner.id,
+                scenes=list(partner.scenes),
+                purpose=partner.purposes[0],
+                expires_at=expires,
+                now=now,
+            )
+            subject.consents[partner.id] = {
+                "consent_id": consent.consent_id,
+                "purpose": consent.purpose,
+                "scenes": list(consent.scenes),
+            }
+
+
+def write_demo_json(setup: DemoSetup, base_url: str) -> Path:
+    data = {
+        "base_url": base_url,
+        "partners": [
+            {
+                "id": p.id,
+                "kind": p.kind,
+                "api_key": setup.api_keys[p.id],
+                "scenes": list(p.scenes),
+                "purposes": list(p.purposes),
+            }
+            for p in PARTNERS
+        ],
+        "subjects": [
+            {
+                "kind": s.kind,
+                "id": s.id,
+                "label": s.label,
+                "consents": s.consents,
+                "context": ENTERPRISE_CONTEXT if s.kind == "enterprise" else PERSON_CONTEXT,
+                "expected": s.expected,
+            }
+            for s in setup.subjects
+        ],
+    }
+    path = setup.state_dir / "demo.json"
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+    path.chmod(0o600)
+    return path

@@ -1,0 +1,156 @@
+"""From credit records and a request's context to the facts a policy reads.
+
+Doubt favours the subject (DESIGN §2): a record counts against nobody when it
+is repaired, past its publication period, under objection, or from a domain
+that may not enter credit supervision at all. Such records are dropped here,
+before any fact or derivation sees them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.credit.base import CreditRecord, RecordStatus
+from gateway.facts.derivations import DERIVATIONS
+from gateway.policy.model import Fact, FactCatalogue, FactClass, FactType
+from gateway.policy.prohibited import is_prohibited
+
+__all__ = ["FactPlan", "record_counts"]
+
+
+def record_counts(record: CreditRecord, as_of: dt.date) -> bool:
+    """Whether a record may feed any fact as of a date."""
+    if is_prohibited(record.domain, record.title):
+        return False
+    if record.decided_on > as_of:
+        return False
+    if record.status in (RecordStatus.REPAIRED, RecordStatus.EXPIRED):
+        return False
+    if record.publication_until is not None and record.publication_until < as_of:
+        return False
+    # An objection suspends an adverse record; a favourable one stands meanwhile.
+    return not (record.status is RecordStatus.UNDER_OBJECTION and record.adverse)
+
+
+def _coerce(fact: Fact, value: Any) -> Any:
+    """The record's value in the fact's type, or None when it does not fit."""
+    t = fact.type
+    if value is None or (isinstance(value, bool) and t is not FactType.BOOLEAN):
+        return None
+    if t is FactType.BOOLEAN:
+        return value if isinstance(value, bool) else None
+    if t is FactType.INTEGER:
+        return value if isinstance(value, int) else None
+    if t is FactType.NUMBER:
+        return value if isinstance(value, int | float) else None
+    if t is FactType.ENUM:
+        return value if isinstance(value, str) and value in (fact.values or ()) else None
+    if t is FactType.STRING:
+        return value if isinstance(value, str) else None
+    if t is FactType.DATE:
+        try:
+            return dt.date.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _BaseStep:
+    name: str
+    fact: Fact
+    types: frozenset[str] | None  # None: every record type
+    adverse: bool | None
+    documents_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _DerivedStep:
+    name: str
+    derive: str
+    inputs: tuple[str, ...]
+
+
+class FactPlan:
+    """The facts one policy needs, in an order where inputs come first."""
+
+    def __init__(self, catalogue: FactCatalogue, needed: Iterable[str]) -> None:
+        self._context: list[tuple[str, str]] = []
+        self._base: list[_BaseStep] = []
+        self._derived: list[_DerivedStep] = []
+        seen: set[str] = set()
+        for name in sorted(needed):
+            self._visit(catalogue, name, seen)
+
+    def _visit(self, catalogue: FactCatalogue, name: str, seen: set[str]) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        fact = catalogue.facts[name]
+        if fact.derived_from is not None and fact.derive is not None:
+            for source in fact.derived_from:
+                self._visit(catalogue, source, seen)
+            self._derived.append(_DerivedStep(name, fact.derive, tuple(fact.derived_from)))
+        elif fact.class_ is FactClass.CONTEXT:
+            self._context.append((name, name.split(".", 1)[-1]))
+        else:
+            select = fact.select
+            if select is None:
+                types: frozenset[str] | None = frozenset({name.split(".", 1)[-1]})
+            else:
+                types = frozenset(select.types) if select.types is not None else None
+            self._base.append(
+                _BaseStep(
+                    name,
+                    fact,
+                    types,
+                    select.adverse if select else None,
+                    fact.class_ is FactClass.EFFECTIVE_DOCUMENT,
+                )
+            )
+
+    def build(
+        self,
+        records: Sequence[CreditRecord],
+        context: Mapping[str, Any],
+        as_of: dt.date,
+    ) -> dict[str, Any]:
+        facts: dict[str, Any] = {}
+        for name, key in self._context:
+            value = context.get(key)
+            if value is not None:
+                facts[name] = value
+        if self._base:
+            counting = [r for r in records if record_counts(r, as_of)]
+            for step in self._base:
+                matching = [
+                    r
+                    for r in counting
+                    if (step.types is None or r.type in step.types)
+                    and (step.adverse is None or r.adverse == step.adverse)
+                    and (r.effective_document or not step.documents_only)
+                ]
+                value = self._extract(step.fact, matching)
+                if value is not None:
+                    facts[step.name] = value
+        for derived in self._derived:
+            inputs = [facts.get(source) for source in derived.inputs]
+            value = DERIVATIONS[derived.derive].compute(inputs, as_of)
+            if value is not None:
+                facts[derived.name] = value
+        return facts
+
+    @staticmethod
+    def _extract(fact: Fact, matching: list[CreditRecord]) -> Any:
+        if fact.type is FactType.RECORDS:
+            return matching
+        if not matching:
+            return None  # the catalogue's default, if any, applies in the evaluator
+        if fact.type is FactType.BOOLEAN:
+            # A listing record means "listed" unless it says otherwise explicitly.
+            return any(r.value is None or r.value is True for r in matching)
+        latest = max(matching, key=lambda r: r.decided_on)
+        return _coerce(fact, latest.value)

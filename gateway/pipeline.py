@@ -1,0 +1,222 @@
+"""The decision pipeline (DESIGN §4, steps 4–10), after the request is validated.
+
+consent → fetch records (cached) → derive facts → evaluate (with the runtime
+guard) → audit (durable) → sign → response. Nothing leaves before its audit
+record is committed; if the append fails, the caller gets 503 and no decision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.credit.base import CreditSource, CreditSourceError, SubjectKind
+from gateway.errors import DependencyUnavailable
+from gateway.facts.cache import RecordCache
+from gateway.metrics import Metrics
+from gateway.policy.loader import CompiledPolicy, PolicySet
+from gateway.settings import Partner
+from gateway.store.base import AuditEntry, DecisionWrite, StatusRef, Store, StoreUnavailable
+from gateway.tokens.keys import b64url
+from gateway.tokens.signer import BENEFIT_TYP, Signer
+from gateway.trust.consents import ConsentService
+from gateway.trust.pseudonyms import Pseudonyms
+
+__all__ = ["DecisionPipeline", "DecisionQuery"]
+
+log = logging.getLogger("xinyi.decisions")
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionQuery:
+    kind: SubjectKind
+    subject_id: str
+    purpose: str
+    consent_id: str | None
+    staff_id: str | None
+    context: dict[str, Any]
+
+
+class DecisionPipeline:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        credit: CreditSource,
+        credit_name: str,
+        cache: RecordCache,
+        store: Store,
+        signer: Signer,
+        pseudonyms: Pseudonyms,
+        consents: ConsentService,
+        metrics: Metrics,
+    ) -> None:
+        self._issuer = issuer
+        self._credit = credit
+        self._credit_name = credit_name
+        self._cache = cache
+        self._store = store
+        self._signer = signer
+        self._pseudonyms = pseudonyms
+        self._consents = consents
+        self._metrics = metrics
+        stage = metrics.stage_seconds
+        self._t_fetch = stage.labels("fetch")
+        self._t_evaluate = stage.labels("evaluate")
+        self._t_audit = stage.labels("audit")
+        self._t_sign = stage.labels("sign")
+
+    async def _records(self, kind: SubjectKind, subject_id: str) -> Any:
+        records = self._cache.get(kind, subject_id)
+        if records is not None:
+            return records
+        try:
+            records = await self._credit.records(kind, subject_id)
+        except CreditSourceError as exc:
+            self._metrics.upstream_calls.labels(self._credit_name, "error").inc()
+            log.warning("credit source failed", extra={"adapter": self._credit_name})
+            raise DependencyUnavailable("the credit source is not answering") from exc
+        self._metrics.upstream_calls.labels(self._credit_name, "ok").inc()
+        self._cache.put(kind, subject_id, records)
+        return records
+
+    async def decide(
+        self,
+        partner: Partner,
+        policies: PolicySet,
+        compiled: CompiledPolicy,
+        query: DecisionQuery,
+        now: dt.datetime,
+        today: dt.date,
+    ) -> dict[str, Any]:
+        policy = compiled.policy
+        consent_id = None
+        if query.kind == "person" or query.kind in policy.consent_required_for:
+            consent = await self._consents.require(
+                query.consent_id,
+                kind=query.kind,
+                subject_id=query.subject_id,
+                partner=partner.id,
+                scene=policy.scene,
+                purpose=query.purpose,
+                now=now,
+            )
+            consent_id = consent.consent_id
+
+        t0 = time.perf_counter()
+        records = await self._records(query.kind, query.subject_id)
+        t1 = time.perf_counter()
+        facts = compiled.plan.build(records, query.context, today)
+        result = compiled.evaluate(facts)
+        t2 = time.perf_counter()
+        if result.dropped:
+            self._metrics.guard_violations.labels(policy.scene).inc(len(result.dropped))
+            log.error(
+                "runtime guard dropped constraints",
+                extra={"scene": policy.scene, "rules": result.dropped, "policy": policy.id},
+            )
+
+        decision_id = "dec_" + secrets.token_urlsafe(16)
+        expires = now + dt.timedelta(days=policy.token_days)
+        body: dict[str, Any] = {
+            "decision_id": decision_id,
+            "scene": policy.scene,
+            "outcome": result.outcome,
+            "benefits": [{"code": code, "params": params} for code, params in result.benefits],
+            "constraints": [
+                {
+                    "measure": code,
+                    "title": policies.measures.measures[code].title,
+                    "legal_basis": policies.measures.measures[code].legal_basis,
+                }
+                for code in result.constraints
+            ],
+            "reasons": [reason.as_json() for reason in result.reasons],
+            "policy": compiled.ref,
+            "policy_set": policies.hash,
+            "issued_at": now.isoformat(timespec="seconds"),
+            "expires_at": expires.isoformat(timespec="seconds"),
+        }
+        pseudonym = self._pseudonyms.of(partner.pseudonym_sector, query.kind, query.subject_id)
+        jti: str | None = None
+        status: StatusRef | None = None
+        if result.outcome == "granted":
+            body["benefit_until"] = (today + dt.timedelta(days=policy.benefit_days)).isoformat()
+            jti = b64url(secrets.token_bytes(16))
+            status = await self._store.allocate_status()
+
+        entry = AuditEntry(
+            time=body["issued_at"],
+            partner=partner.id,
+            staff_id=query.staff_id,
+            scene=policy.scene,
+            purpose=query.purpose,
+            subject=pseudonym,
+            outcome=result.outcome,
+            policy=f"{policy.id}@{policy.version}",
+            policy_hash=compiled.hash,
+            policy_set=policies.hash,
+            consent_id=consent_id,
+            contract=partner.contract,
+            decision_id=decision_id,
+            token_jti=jti,
+        )
+        try:
+            await self._store.record_decision(
+                DecisionWrite(decision_id, partner.id, body, entry, status)
+            )
+        except StoreUnavailable as exc:
+            log.error("audit append failed; decision withheld", extra={"decision_id": decision_id})
+            raise DependencyUnavailable("the audit log is not writable; try again") from exc
+        t3 = time.perf_counter()
+
+        response = dict(body)
+        if jti is not None and status is not None:
+            response["token"] = self._token(partner, compiled, body, pseudonym, jti, status, now)
+            self._metrics.tokens_issued.labels(policy.scene).inc()
+        t4 = time.perf_counter()
+
+        self._t_fetch.observe(t1 - t0)
+        self._t_evaluate.observe(t2 - t1)
+        self._t_audit.observe(t3 - t2)
+        self._t_sign.observe(t4 - t3)
+        self._metrics.decisions.labels(policy.scene, result.outcome, partner.id).inc()
+        return response
+
+    def _token(
+        self,
+        partner: Partner,
+        compiled: CompiledPolicy,
+        body: dict[str, Any],
+        pseudonym: str,
+        jti: str,
+        status: StatusRef,
+        now: dt.datetime,
+    ) -> str:
+        iat = int(now.timestamp())
+        claims = {
+            "iss": self._issuer,
+            "sub": pseudonym,
+            "aud": partner.id,
+            "iat": iat,
+            "nbf": iat,
+            "exp": iat + compiled.policy.token_days * 86_400,
+            "jti": jti,
+            "vct": compiled.policy.id,
+            "scene": compiled.policy.scene,
+            "benefits": body["benefits"],
+            "benefit_until": body["benefit_until"],
+            "policy": compiled.ref,
+            "decision_id": body["decision_id"],
+            "status": {
+                "status_list": {
+                    "idx": status.index,
+                    "uri": f"{self._issuer}/v1/status-lists/{status.list_id}",
+                }
+            },
+        }
+        return self._signer.sign(claims, BENEFIT_TYP)

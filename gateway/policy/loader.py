@@ -1,0 +1,303 @@
+"""Load a policy directory, check it, and compile it into a serving set.
+
+A directory holds ``catalogue.yaml``, ``benefits.yaml``, ``measures.yaml`` and
+any number of policy files (every other ``*.yaml`` / ``*.yml``). Loading either
+yields a :class:`PolicySet` or the complete list of problems — never a set that
+is half checked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, create_model
+
+from gateway.facts.builder import FactPlan
+from gateway.policy.checks import (
+    Problem,
+    Taint,
+    check_benefits,
+    check_catalogue,
+    check_measures,
+    check_policy,
+    comparisons,
+)
+from gateway.policy.evaluator import CompiledRule, Evaluation, Reason, compile_condition, evaluate_rules
+from gateway.policy.model import (
+    BenefitCatalogue,
+    Fact,
+    FactCatalogue,
+    FactType,
+    MeasureList,
+    Policy,
+)
+
+__all__ = ["CompiledPolicy", "PolicyLoadError", "PolicySet", "load_policy_dir", "read_yaml"]
+
+CATALOGUES = ("catalogue.yaml", "benefits.yaml", "measures.yaml")
+
+
+class PolicyLoadError(Exception):
+    """The policy set was refused; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[Problem], *, unreadable: bool = False) -> None:
+        self.problems = sorted(problems)
+        self.unreadable = unreadable
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def read_yaml(path: Path) -> tuple[Any, bytes]:
+    """Parse one YAML file; raises PolicyLoadError(unreadable=True) when it cannot."""
+    try:
+        raw = path.read_bytes()
+        return yaml.safe_load(raw), raw
+    except (OSError, yaml.YAMLError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise PolicyLoadError(
+            [Problem(path.name, "-", "unreadable", f"cannot read or parse: {reason}")],
+            unreadable=True,
+        ) from exc
+
+
+def _schema_problems(file: str, exc: ValidationError) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "-"
+        problems.append(Problem(file, "-", "invalid_policy", f"{where}: {err['msg']}"))
+    return problems
+
+
+def _context_field(fact: Fact, required: bool) -> tuple[Any, Any]:
+    types: dict[FactType, Any] = {
+        FactType.INTEGER: StrictInt,
+        FactType.NUMBER: StrictInt | float,
+        FactType.BOOLEAN: StrictBool,
+        FactType.STRING: str,
+        FactType.DATE: dt.date,
+    }
+    if fact.type is FactType.ENUM:
+        annotation: Any = Literal[tuple(fact.values or ())]
+    else:
+        annotation = types[fact.type]
+    if fact.type is FactType.NUMBER:
+        info = Field(ge=0, allow_inf_nan=False) if required else Field(None, ge=0, allow_inf_nan=False)
+    elif fact.type is FactType.STRING:
+        info = Field(max_length=256) if required else Field(None, max_length=256)
+    else:
+        info = Field() if required else Field(None)
+    return (annotation if required else annotation | None, info)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    policy: Policy
+    file: str
+    hash: str
+    rules: tuple[CompiledRule, ...]
+    plan: FactPlan
+    context_model: type[BaseModel]
+    benefits: BenefitCatalogue
+    reads: frozenset[str]
+
+    @property
+    def ref(self) -> dict[str, str]:
+        return {"id": self.policy.id, "version": self.policy.version, "hash": self.hash}
+
+    def evaluate(self, facts: Mapping[str, Any]) -> Evaluation:
+        return evaluate_rules(self.rules, facts, self.benefits, self.policy.basic_public_service)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    catalogue: FactCatalogue
+    benefits: BenefitCatalogue
+    measures: MeasureList
+    by_scene: Mapping[str, tuple[CompiledPolicy, ...]]
+    hash: str
+    files: tuple[str, ...] = field(default=())
+
+    def active(self, scene: str, day: dt.date) -> CompiledPolicy | None:
+        for compiled in self.by_scene.get(scene, ()):
+            if compiled.policy.effective.covers(day):
+                return compiled
+        return None
+
+    def active_all(self, day: dt.date) -> list[CompiledPolicy]:
+        return [p for scene in sorted(self.by_scene) if (p := self.active(scene, day))]
+
+
+def _compile(
+    policy: Policy,
+    file: str,
+    digest: str,
+    catalogue: FactCatalogue,
+    benefits: BenefitCatalogue,
+    taint: Taint,
+) -> CompiledPolicy:
+    defaults = {n: f.default for n, f in catalogue.facts.items() if f.default is not None}
+    rules = []
+    reads: set[str] = set(policy.context_required)
+    for rule in policy.rules:
+        facts = tuple(dict.fromkeys(c.fact for c in comparisons(rule.when)))
+        reads.update(facts)
+        classes = frozenset().union(*(taint.classes(f) for f in facts))
+        effect: Literal["grant", "constrain"] = "grant" if rule.grant else "constrain"
+        reason = Reason(rule.id, effect, tuple(policy.legal_basis + rule.legal_basis), facts)
+        rules.append(
+            CompiledRule(
+                id=rule.id,
+                predicate=compile_condition(rule.when, defaults),
+                reason=reason,
+                benefit=rule.grant.benefit if rule.grant else None,
+                params=dict(rule.grant.params) if rule.grant else {},
+                measure=rule.constrain.measure if rule.constrain else None,
+                classes=classes,
+            )
+        )
+    context_facts = sorted(
+        n for n in reads if catalogue.facts[n].class_ is not None and n.startswith("context.")
+    )
+    fields = {
+        name.split(".", 1)[1]: _context_field(
+            catalogue.facts[name], name in policy.context_required
+        )
+        for name in context_facts
+    }
+    model = create_model(  # type: ignore[call-overload]
+        f"Context_{policy.scene}",
+        __config__=ConfigDict(extra="forbid", strict=False),
+        **fields,
+    )
+    return CompiledPolicy(
+        policy=policy,
+        file=file,
+        hash=digest,
+        rules=tuple(rules),
+        plan=FactPlan(catalogue, reads),
+        context_model=model,
+        benefits=benefits,
+        reads=frozenset(reads),
+    )
+
+
+def _run_tests(compiled: CompiledPolicy) -> list[Problem]:
+    problems = []
+    for case in compiled.policy.tests:
+        result = compiled.evaluate(case.facts)
+        expect = case.expect
+        got_benefits = sorted(code for code, _ in result.benefits)
+        failed = (
+            result.outcome != expect.outcome
+            or (expect.benefits is not None and got_benefits != sorted(expect.benefits))
+            or (
+                expect.constraints is not None
+                and sorted(result.constraints) != sorted(expect.constraints)
+            )
+        )
+        if failed:
+            problems.append(
+                Problem(
+                    compiled.file,
+                    "-",
+                    "policy_test_failed",
+                    f"test {case.name!r}: expected {expect.outcome} {expect.benefits or ''}"
+                    f"{expect.constraints or ''}, got {result.outcome} {got_benefits}"
+                    f"{result.constraints or ''}",
+                )
+            )
+    return problems
+
+
+def _overlaps(policies: list[tuple[Policy, str]]) -> list[Problem]:
+    problems = []
+    by_id: dict[str, list[tuple[Policy, str]]] = {}
+    for policy, file in policies:
+        by_id.setdefault(policy.id, []).append((policy, file))
+    for versions in by_id.values():
+        versions.sort(key=lambda pf: pf[0].effective.from_)
+        for (a, _), (b, bfile) in zip(versions, versions[1:], strict=False):
+            if a.effective.until is None or a.effective.until >= b.effective.from_:
+                problems.append(
+                    Problem(
+                        bfile,
+                        "-",
+                        "overlapping_versions",
+                        f"{b.id} {b.version} takes effect {b.effective.from_} while "
+                        f"{a.version} is still effective",
+                    )
+                )
+    return problems
+
+
+def load_policy_dir(directory: Path, files: list[Path] | None = None) -> PolicySet:
+    """Load, check and compile a policy directory; raise PolicyLoadError on any problem."""
+    if not directory.is_dir():
+        raise PolicyLoadError(
+            [Problem(str(directory), "-", "unreadable", "policy directory does not exist")],
+            unreadable=True,
+        )
+    problems: list[Problem] = []
+    digests: dict[str, str] = {}
+    models: dict[str, Any] = {}
+    for name, model in zip(CATALOGUES, (FactCatalogue, BenefitCatalogue, MeasureList), strict=True):
+        data, raw = read_yaml(directory / name)
+        digests[name] = hashlib.sha256(raw).hexdigest()
+        try:
+            models[name] = model.model_validate(data)
+        except ValidationError as exc:
+            problems.extend(_schema_problems(name, exc))
+    if problems:
+        raise PolicyLoadError(problems)
+    catalogue: FactCatalogue = models["catalogue.yaml"]
+    benefits: BenefitCatalogue = models["benefits.yaml"]
+    measures: MeasureList = models["measures.yaml"]
+    problems += check_catalogue(catalogue) + check_measures(measures) + check_benefits(benefits)
+    taint = Taint(catalogue)
+
+    paths = files if files is not None else sorted(
+        p for p in directory.iterdir()
+        if p.suffix in (".yaml", ".yml") and p.name not in CATALOGUES and p.is_file()
+    )
+    loaded: list[tuple[Policy, str, str]] = []
+    for path in paths:
+        data, raw = read_yaml(path)
+        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        digests[path.name] = digest
+        try:
+            policy = Policy.model_validate(data)
+        except ValidationError as exc:
+            problems.extend(_schema_problems(path.name, exc))
+            continue
+        problems.extend(check_policy(policy, path.name, catalogue, benefits, measures, taint))
+        loaded.append((policy, path.name, digest))
+    problems.extend(_overlaps([(p, f) for p, f, _ in loaded]))
+    if problems:
+        raise PolicyLoadError(problems)
+
+    by_scene: dict[str, list[CompiledPolicy]] = {}
+    for policy, file, digest in loaded:
+        compiled = _compile(policy, file, digest, catalogue, benefits, taint)
+        problems.extend(_run_tests(compiled))
+        by_scene.setdefault(policy.scene, []).append(compiled)
+    if problems:
+        raise PolicyLoadError(problems)
+    set_hash = hashlib.sha256(
+        "\n".join(f"{n} {d}" for n, d in sorted(digests.items())).encode()
+    ).hexdigest()
+    return PolicySet(
+        catalogue=catalogue,
+        benefits=benefits,
+        measures=measures,
+        by_scene={
+            scene: tuple(sorted(ps, key=lambda c: c.policy.effective.from_, reverse=True))
+            for scene, ps in by_scene.items()
+        },
+        hash="sha256:" + set_hash,
+        files=tuple(sorted(digests)),
+    )

@@ -1,0 +1,254 @@
+"""The policy file format of POLICY.md as pydantic models.
+
+Keys are the public interface credit offices write against; unknown keys are
+refused (``extra="forbid"``) so a misspelt key fails the load instead of being
+silently ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "Benefit",
+    "BenefitCatalogue",
+    "BenefitParam",
+    "Comparison",
+    "Condition",
+    "Constrain",
+    "Fact",
+    "FactCatalogue",
+    "FactClass",
+    "FactType",
+    "Grant",
+    "Measure",
+    "MeasureList",
+    "Not",
+    "Policy",
+    "PolicyTest",
+    "Rule",
+    "Select",
+    "SubjectKind",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class FactType(StrEnum):
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    STRING = "string"
+    DATE = "date"
+    ENUM = "enum"
+    RECORDS = "records"
+
+
+class FactClass(StrEnum):
+    PERSONAL_SCORE = "personal_score"
+    EFFECTIVE_DOCUMENT = "effective_document"
+    PUBLIC_RECORD = "public_record"
+    CONTEXT = "context"
+
+
+SubjectKind = Literal["person", "enterprise"]
+FactSubject = Literal["person", "enterprise", "any"]
+
+
+class Select(_Strict):
+    """Which credit records feed a base fact (an addition to POLICY.md's keys).
+
+    Without it a base fact reads records whose ``type`` is the fact name after
+    its first dot, e.g. ``person.credit_score`` reads ``credit_score`` records;
+    ``select: {}`` reads every record type.
+    """
+
+    types: list[str] | None = None
+    adverse: bool | None = None
+
+
+class Fact(_Strict):
+    type: FactType
+    subject: FactSubject
+    class_: FactClass | None = Field(default=None, alias="class")
+    domain: str
+    source: str
+    title: str | None = None
+    values: list[str] | None = None
+    default: Any = None
+    derived_from: list[str] | None = None
+    derive: str | None = None
+    select: Select | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Fact:
+        if self.type is FactType.ENUM and not self.values:
+            raise ValueError("an enum fact needs 'values'")
+        if (self.derived_from is None) != (self.derive is None):
+            raise ValueError("'derived_from' and 'derive' go together")
+        if self.derived_from is None and self.class_ is None:
+            raise ValueError("a fact that is not derived needs a 'class'")
+        return self
+
+    @property
+    def is_derived(self) -> bool:
+        return self.derived_from is not None
+
+
+class FactCatalogue(_Strict):
+    facts: dict[str, Fact]
+
+
+class BenefitParam(_Strict):
+    type: Literal["integer", "number", "boolean", "string"]
+    min: float | None = None
+    max: float | None = None
+    # Which way is better for the subject; merging several grants keeps the best.
+    favourable: Literal["higher", "lower"] = "higher"
+
+
+class Benefit(_Strict):
+    title: str
+    params: dict[str, BenefitParam] = Field(default_factory=dict)
+    vct: str | None = None
+
+
+class BenefitCatalogue(_Strict):
+    benefits: dict[str, Benefit]
+
+
+class Measure(_Strict):
+    title: str
+    list: str
+    legal_basis: list[str] = Field(default_factory=list)
+    initiating: str
+    implementing: str
+
+
+class MeasureList(_Strict):
+    measures: dict[str, Measure]
+
+
+Op = Literal["==", "!=", "<", "<=", ">", ">=", "in", "not_in"]
+
+
+class Comparison(_Strict):
+    fact: str
+    op: Op
+    value: Any
+
+
+class AllOf(_Strict):
+    all: list[Condition] = Field(min_length=1)
+
+
+class AnyOf(_Strict):
+    any: list[Condition] = Field(min_length=1)
+
+
+class Not(_Strict):
+    not_: Condition = Field(alias="not")
+
+
+def _condition_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        for key in ("all", "any", "not", "fact"):
+            if key in value:
+                return key
+        return None
+    for cls, tag in ((AllOf, "all"), (AnyOf, "any"), (Not, "not"), (Comparison, "fact")):
+        if isinstance(value, cls):
+            return tag
+    return None
+
+
+Condition = Annotated[
+    Annotated[AllOf, Tag("all")]
+    | Annotated[AnyOf, Tag("any")]
+    | Annotated[Not, Tag("not")]
+    | Annotated[Comparison, Tag("fact")],
+    Discriminator(
+        _condition_tag,
+        custom_error_type="invalid_condition",
+        custom_error_message="a condition is one of all, any, not or a {fact, op, value} comparison",
+    ),
+]
+
+
+class Grant(_Strict):
+    benefit: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Constrain(_Strict):
+    measure: str
+
+
+class Rule(_Strict):
+    id: str
+    title: str | None = None
+    when: Condition
+    grant: Grant | None = None
+    constrain: Constrain | None = None
+    legal_basis: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_effect(self) -> Rule:
+        if (self.grant is None) == (self.constrain is None):
+            raise ValueError("a rule has exactly one of 'grant' or 'constrain'")
+        return self
+
+
+class Departments(_Strict):
+    initiating: str
+    implementing: str
+
+
+class Effective(_Strict):
+    from_: dt.date = Field(alias="from")
+    until: dt.date | None = None
+
+    def covers(self, day: dt.date) -> bool:
+        return self.from_ <= day and (self.until is None or day <= self.until)
+
+
+class Expectation(_Strict):
+    outcome: Literal["granted", "standard", "constrained"]
+    benefits: list[str] | None = None
+    constraints: list[str] | None = None
+
+
+class PolicyTest(_Strict):
+    name: str
+    subject: SubjectKind
+    facts: dict[str, Any] = Field(default_factory=dict)
+    as_of: dt.date | None = None
+    expect: Expectation
+
+
+class Policy(_Strict):
+    id: str
+    version: str
+    scene: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    title: str
+    basic_public_service: bool
+    subjects: list[SubjectKind] = Field(min_length=1)
+    consent_required_for: list[SubjectKind] = Field(default_factory=lambda: ["person"])
+    departments: Departments
+    legal_basis: list[str] = Field(default_factory=list)
+    effective: Effective
+    # Additions to POLICY.md's keys: which context fields a request must send,
+    # how long a benefit token lives, and the business period it covers.
+    context_required: list[str] = Field(default_factory=list)
+    token_days: int = Field(default=7, ge=1, le=31)
+    benefit_days: int = Field(default=30, ge=1, le=366)
+    rules: list[Rule] = Field(min_length=1)
+    tests: list[PolicyTest] = Field(default_factory=list)

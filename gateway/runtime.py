@@ -1,0 +1,134 @@
+"""The running gateway: every component, opened and closed together.
+
+``Gateway.open`` builds everything from settings (no work at import time);
+``create_app`` in ``gateway.app`` wires it to HTTP routes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from adapters.credit.base import AdapterContext, CreditSource
+from gateway.errors import RateLimited
+from gateway.facts.cache import RecordCache
+from gateway.metrics import Metrics
+from gateway.pipeline import DecisionPipeline
+from gateway.plugins import load_credit_source_class
+from gateway.policy.loader import PolicySet, load_policy_dir
+from gateway.settings import Partner, Settings, load_partners
+from gateway.store.base import Store
+from gateway.store.embedded import EmbeddedStore
+from gateway.tokens.keys import KeyRing
+from gateway.tokens.signer import Signer
+from gateway.trust.consents import ConsentService
+from gateway.trust.partners import PartnerRegistry
+from gateway.trust.pseudonyms import Pseudonyms
+
+__all__ = ["Gateway", "open_store"]
+
+log = logging.getLogger("xinyi.gateway")
+
+
+def open_store(url: str) -> Store:
+    """The backend a store URL names."""
+    if url.startswith("sqlite:///"):
+        return EmbeddedStore(Path(url.removeprefix("sqlite://")))
+    raise ValueError(f"unsupported store URL scheme in {url.split('://')[0]!r}; use sqlite:///PATH")
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    metrics: Metrics
+    policies: PolicySet
+    partners: PartnerRegistry
+    store: Store
+    keys: KeyRing
+    signer: Signer
+    pseudonyms: Pseudonyms
+    consents: ConsentService
+    credit: CreditSource
+    pipeline: DecisionPipeline
+    tz: ZoneInfo
+    status_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
+
+    @classmethod
+    async def open(
+        cls, settings: Settings, *, credit: CreditSource | None = None
+    ) -> Gateway:
+        metrics = Metrics()
+        policies = load_policy_dir(settings.policy_dir)
+        partners = PartnerRegistry(load_partners(settings.partners_file))
+        state = settings.state_dir
+        state.mkdir(parents=True, exist_ok=True)
+        keys = KeyRing.load(state / "keys", create=True)
+        pseudonyms = Pseudonyms.load(state / "pseudonym.key", create=True)
+        credit_name = settings.credit_source.adapter
+        if credit is None:
+            source_cls = load_credit_source_class(credit_name)
+            credit = source_cls.from_options(
+                settings.credit_source.options,
+                AdapterContext(state_dir=state, config_dir=settings.partners_file.parent),
+            )
+        else:
+            credit_name = type(credit).__name__
+        store = open_store(settings.store_url)
+        await store.open()
+        signer = Signer(keys)
+        consents = ConsentService(store, pseudonyms, settings.consent_max_days)
+        pipeline = DecisionPipeline(
+            issuer=settings.issuer,
+            credit=credit,
+            credit_name=credit_name,
+            cache=RecordCache(settings.records_cache_seconds, settings.records_cache_size),
+            store=store,
+            signer=signer,
+            pseudonyms=pseudonyms,
+            consents=consents,
+            metrics=metrics,
+        )
+        log.info(
+            "gateway ready",
+            extra={"policy_set": policies.hash, "scenes": sorted(policies.by_scene), "partners": len(partners.by_id)},
+        )
+        return cls(
+            settings=settings,
+            metrics=metrics,
+            policies=policies,
+            partners=partners,
+            store=store,
+            keys=keys,
+            signer=signer,
+            pseudonyms=pseudonyms,
+            consents=consents,
+            credit=credit,
+            pipeline=pipeline,
+            tz=ZoneInfo(settings.timezone),
+        )
+
+    async def close(self) -> None:
+        await self.store.close()
+        await self.credit.close()
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    def today(self) -> dt.date:
+        """The calendar day in the deployment's time zone: policies are dated in local days."""
+        return dt.datetime.now(self.tz).date()
+
+    async def authenticate(self, request: web.Request) -> Partner:
+        """Credentials (401), then the partner's rate limit (429), in API.md's order."""
+        partner = self.partners.authenticate(request.headers.get("Authorization"))
+        limit = partner.rate_limit
+        wait = await self.store.rate_limit(f"rl:{partner.id}", limit.per_second, limit.burst)
+        if wait > 0:
+            self.metrics.rate_limited.labels(partner.id).inc()
+            raise RateLimited(wait)
+        return partner

@@ -1,0 +1,203 @@
+"""Typed configuration: ``config/gateway.yaml`` and ``config/partners.yaml``.
+
+Source order, highest first: ``XINYI_*`` environment variables (nested keys
+with ``__``, e.g. ``XINYI_CREDIT_SOURCE__ADAPTER``), then the YAML file, then
+defaults. A bad file stops the start with :class:`ConfigError`, whose message
+names the file, the key and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gateway.resources import shipped
+
+__all__ = [
+    "ConfigError",
+    "CreditSourceSettings",
+    "Partner",
+    "PartnerKind",
+    "RateLimit",
+    "Settings",
+    "load_partners",
+    "load_settings",
+]
+
+PartnerKind = Literal[
+    "bank", "service_hall", "library", "transit", "platform", "auditor", "operator"
+]
+SCENE_CALLERS: frozenset[str] = frozenset({"bank", "service_hall", "library", "transit"})
+
+
+class ConfigError(Exception):
+    """A configuration file or value is unusable; the message says where and how to fix it."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RateLimit(_Model):
+    per_second: float = Field(50.0, gt=0)
+    burst: int = Field(100, ge=1)
+
+
+class Partner(_Model):
+    """A partner and its contract: what it may ask, for which purposes, how it signs in."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
+    kind: PartnerKind
+    title: str = ""
+    contract_id: str | None = None
+    scenes: list[str] = Field(default_factory=list)
+    purposes: list[str] = Field(default_factory=list)
+    # SHA-256 hex digests of development API keys; the keys themselves are never stored.
+    api_key_sha256: list[str] = Field(default_factory=list)
+    allow_api_keys: bool = False
+    rate_limit: RateLimit = Field(default_factory=RateLimit)
+    token_alg: Literal["EdDSA", "ES256"] = "EdDSA"
+    # Partners of one sector share subject pseudonyms; by default every partner is its own.
+    sector: str | None = None
+
+    @field_validator("api_key_sha256")
+    @classmethod
+    def _hex_digests(cls, value: list[str]) -> list[str]:
+        for digest in value:
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ValueError("each entry is a lowercase SHA-256 hex digest (64 characters)")
+        return value
+
+    @model_validator(mode="after")
+    def _contract_fits_kind(self) -> Partner:
+        if self.kind not in SCENE_CALLERS and self.scenes:
+            raise ValueError(f"a {self.kind} partner does not ask for decisions: remove 'scenes'")
+        if self.api_key_sha256 and not self.allow_api_keys:
+            raise ValueError("api_key_sha256 is set but allow_api_keys is false")
+        return self
+
+    @property
+    def contract(self) -> str:
+        return self.contract_id or f"{self.id}:contract"
+
+    @property
+    def pseudonym_sector(self) -> str:
+        return self.sector or self.id
+
+
+class PartnersFile(_Model):
+    partners: list[Partner]
+
+    @model_validator(mode="after")
+    def _unique(self) -> PartnersFile:
+        ids = [p.id for p in self.partners]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"partner ids must be unique; repeated: {dupes}")
+        return self
+
+
+class CreditSourceSettings(_Model):
+    adapter: str = "sqlite"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="XINYI_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    mode: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    # The issuer id: tokens' iss and client assertions' aud. Defaults to the served URL.
+    base_url: str | None = None
+    state_dir: Path = Path(".xinyi-state")
+    policy_dir: Path = Field(default_factory=lambda: shipped("policies"))
+    partners_file: Path = Field(default_factory=lambda: shipped("config") / "partners.yaml")
+    store: str | None = None
+    credit_source: CreditSourceSettings = Field(default_factory=CreditSourceSettings)
+    timezone: str = "Asia/Shanghai"
+    records_cache_seconds: float = Field(30.0, ge=0)
+    records_cache_size: int = Field(100_000, ge=0)
+    consent_max_days: int = Field(366, ge=1, le=3660)
+    status_list_ttl_seconds: int = Field(300, ge=10)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment beats the file (init values carry the file's content).
+        return (env_settings, init_settings)
+
+    @property
+    def issuer(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def store_url(self) -> str:
+        return self.store or f"sqlite:///{(self.state_dir / 'state.sqlite3').resolve()}"
+
+
+def _explain(file: str, exc: ValidationError) -> str:
+    lines = [f"{file}: configuration refused"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            fix = "remove it or correct its spelling"
+        elif err["type"] == "missing":
+            fix = "add it"
+        else:
+            fix = "correct the value"
+        lines.append(f"  key '{key}': {err['msg']} — fix: {fix}")
+    return "\n".join(lines)
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror}) — fix: check the path") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc}) — fix: correct the syntax") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys — fix: use key: value")
+    return data
+
+
+def load_settings(
+    config_file: Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Settings from a YAML file (paths in it are relative to the file) plus overrides."""
+    data: dict[str, Any] = {}
+    if config_file is not None:
+        data = _read_mapping(config_file)
+        base = config_file.resolve().parent
+        for key in ("policy_dir", "partners_file"):
+            if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+                data[key] = str(base / data[key])
+    data.update(overrides or {})
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(str(config_file or "settings"), exc)) from exc
+
+
+def load_partners(path: Path) -> list[Partner]:
+    try:
+        return PartnersFile.model_validate(_read_mapping(path)).partners
+    except ValidationError as exc:
+        raise ConfigError(_explain(str(path), exc)) from exc

@@ -1,0 +1,146 @@
+"""One storage protocol for all shared state (DESIGN §8).
+
+Backends: ``embedded`` (memory + SQLite, one process) now; Redis and Redis
+Cluster implement the same contract. Subject ids never reach a store: consents
+hold a keyed hash of the subject, audit records a pseudonym.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "AuditEntry",
+    "AuditRecord",
+    "Consent",
+    "DecisionWrite",
+    "StatusRef",
+    "Store",
+    "StoreUnavailable",
+]
+
+
+class StoreUnavailable(Exception):
+    """The backend cannot answer now; the API turns this into 503."""
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    consent_id: str
+    subject_kind: str
+    subject_key: str  # keyed hash of the subject id, never the id
+    partner: str
+    scenes: tuple[str, ...]
+    purpose: str
+    expires_at: dt.datetime
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """What one use of credit information records (seeds/004's 备案 fields)."""
+
+    time: str
+    partner: str
+    staff_id: str | None
+    scene: str
+    purpose: str
+    subject: str  # pseudonym
+    outcome: str
+    policy: str
+    policy_hash: str
+    policy_set: str
+    consent_id: str | None
+    contract: str
+    decision_id: str
+    token_jti: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    seq: int
+    entry: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRef:
+    list_id: str
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionWrite:
+    """A decision, its audit entry and its token status slot: written all or nothing."""
+
+    decision_id: str
+    partner: str
+    body: dict[str, Any]
+    audit: AuditEntry
+    status: StatusRef | None
+
+
+class Store(ABC):
+    """The state every replica shares. All methods may raise StoreUnavailable."""
+
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def check(self) -> None:
+        """Raise StoreUnavailable unless the backend answers (readiness)."""
+
+    # -- rate limits ---------------------------------------------------------
+    @abstractmethod
+    async def rate_limit(self, key: str, per_second: float, burst: int) -> float:
+        """Take one request from the bucket; 0.0 if allowed, else seconds to wait."""
+
+    # -- consents ------------------------------------------------------------
+    @abstractmethod
+    async def put_consent(self, consent: Consent) -> None: ...
+
+    @abstractmethod
+    async def get_consent(self, consent_id: str) -> Consent | None: ...
+
+    @abstractmethod
+    async def revoke_consent(self, consent_id: str, at: dt.datetime) -> bool:
+        """Mark revoked; False when no such consent exists."""
+
+    # -- decisions, audit and token status ------------------------------------
+    @abstractmethod
+    async def record_decision(self, write: DecisionWrite) -> None:
+        """Durably store the decision and append its audit record, atomically."""
+
+    @abstractmethod
+    async def get_decision(self, decision_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(partner id, body) of a stored decision."""
+
+    @abstractmethod
+    async def add_feedback(
+        self, decision_id: str, partner: str, applied: bool, detail: dict[str, Any], at: str
+    ) -> None: ...
+
+    @abstractmethod
+    async def allocate_status(self) -> StatusRef:
+        """A fresh, randomly placed slot in a token status list."""
+
+    @abstractmethod
+    async def set_status(self, ref: StatusRef, status: int) -> None: ...
+
+    @abstractmethod
+    async def status_list(self, list_id: str) -> tuple[bytes, int] | None:
+        """The packed 2-bit statuses of a list and its size in entries."""
+
+    @abstractmethod
+    async def audit_records(self, after_seq: int, limit: int) -> list[AuditRecord]: ...

@@ -1,0 +1,343 @@
+"""The embedded backend: hot state in memory, everything durable in SQLite.
+
+One process owns the file. Writes go through a single writer thread with its
+own connection (WAL, ``synchronous=FULL``), so the event loop never waits on
+fsync; decisions are group-committed (``GroupCommit``) so one fsync covers all
+decisions that arrived meanwhile. Reads use a second connection on the loop:
+indexed lookups in WAL mode do not wait for the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import secrets
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from gateway.audit.chain import GENESIS, link_hash
+from gateway.store.base import (
+    AuditRecord,
+    Consent,
+    DecisionWrite,
+    StatusRef,
+    Store,
+    StoreUnavailable,
+)
+from gateway.store.batching import GroupCommit
+
+__all__ = ["STATUS_LIST_SIZE", "EmbeddedStore"]
+
+T = TypeVar("T")
+
+# Entries per status list: the IETF draft's privacy advice is a large list, so
+# one token's index says nothing about who holds it.
+STATUS_LIST_SIZE = 131_072
+# Start a new list once this share of the current one is handed out, so random
+# allocation stays cheap and indexes stay unguessable.
+_LIST_FILL = 0.5
+
+_SCHEMA = """
+PRAGMA journal_mode = WAL;
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    entry TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    decision_id TEXT PRIMARY KEY,
+    partner TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY,
+    decision_id TEXT NOT NULL,
+    partner TEXT NOT NULL,
+    applied INTEGER NOT NULL,
+    detail TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS consents (
+    consent_id TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS status_entries (
+    list_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    PRIMARY KEY (list_id, idx)
+);
+"""
+
+
+def _consent_json(c: Consent) -> str:
+    return orjson.dumps(
+        {
+            "consent_id": c.consent_id,
+            "subject_kind": c.subject_kind,
+            "subject_key": c.subject_key,
+            "partner": c.partner,
+            "scenes": list(c.scenes),
+            "purpose": c.purpose,
+            "expires_at": c.expires_at.isoformat(),
+            "created_at": c.created_at.isoformat(),
+            "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
+        }
+    ).decode()
+
+
+def _consent_from(raw: str) -> Consent:
+    d = orjson.loads(raw)
+    return Consent(
+        consent_id=d["consent_id"],
+        subject_kind=d["subject_kind"],
+        subject_key=d["subject_key"],
+        partner=d["partner"],
+        scenes=tuple(d["scenes"]),
+        purpose=d["purpose"],
+        expires_at=dt.datetime.fromisoformat(d["expires_at"]),
+        created_at=dt.datetime.fromisoformat(d["created_at"]),
+        revoked_at=dt.datetime.fromisoformat(d["revoked_at"]) if d["revoked_at"] else None,
+    )
+
+
+class _StatusList:
+    __slots__ = ("allocated", "bits")
+
+    def __init__(self) -> None:
+        self.bits = bytearray(STATUS_LIST_SIZE // 4)
+        self.allocated: set[int] = set()
+
+    def set(self, index: int, status: int) -> None:
+        # Draft bit order: entry i sits in byte i // 4, starting at the least significant bits.
+        byte, shift = divmod(index, 4)
+        shift *= 2
+        self.bits[byte] = (self.bits[byte] & ~(0b11 << shift)) | ((status & 0b11) << shift)
+
+
+class EmbeddedStore(Store):
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._writer: ThreadPoolExecutor | None = None
+        self._wconn: sqlite3.Connection | None = None
+        self._rconn: sqlite3.Connection | None = None
+        self._commit: GroupCommit[DecisionWrite] | None = None
+        self._last_seq = 0
+        self._last_hash = GENESIS
+        self._consents: dict[str, Consent] = {}
+        self._tat: dict[str, float] = {}
+        self._lists: dict[str, _StatusList] = {}
+        self._current_list = ""
+
+    # -- life cycle -------------------------------------------------------------
+    async def open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xinyi-sqlite")
+        await self._in_writer(self._open_writer)
+        self._rconn = sqlite3.connect(self._path, check_same_thread=False)
+        self._commit = GroupCommit(self._flush_decisions)
+        for (raw,) in self._rconn.execute("SELECT body FROM consents"):
+            consent = _consent_from(raw)
+            self._consents[consent.consent_id] = consent
+        row = self._rconn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        if row:
+            self._last_seq, self._last_hash = int(row[0]), str(row[1])
+        for list_id, idx, status in self._rconn.execute(
+            "SELECT list_id, idx, status FROM status_entries"
+        ):
+            slist = self._lists.setdefault(list_id, _StatusList())
+            slist.allocated.add(idx)
+            if status:
+                slist.set(idx, status)
+        self._current_list = next(
+            (k for k, v in self._lists.items() if len(v.allocated) < STATUS_LIST_SIZE * _LIST_FILL),
+            "",
+        )
+
+    def _open_writer(self) -> None:
+        conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        conn.executescript(_SCHEMA)
+        conn.execute("PRAGMA synchronous = FULL")
+        self._wconn = conn
+
+    async def close(self) -> None:
+        if self._commit is not None:
+            await self._commit.close()
+        if self._writer is not None:
+            if self._wconn is not None:
+                await self._in_writer(self._wconn.close)
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        if self._rconn is not None:
+            self._rconn.close()
+            self._rconn = None
+
+    async def check(self) -> None:
+        if self._rconn is None:
+            raise StoreUnavailable("the embedded store is not open")
+        try:
+            self._rconn.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"state database is not readable: {exc}") from exc
+
+    async def _in_writer(self, fn: Any, *args: Any) -> Any:
+        if self._writer is None:
+            raise StoreUnavailable("the embedded store is not open")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"state database write failed: {exc}") from exc
+
+    def _transaction(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        conn = self._wconn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, params in statements:
+                conn.execute(sql, params)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # -- rate limits: GCRA, one theoretical arrival time per key ------------------
+    async def rate_limit(self, key: str, per_second: float, burst: int) -> float:
+        now = time.monotonic()
+        interval = 1.0 / per_second
+        tat = max(self._tat.get(key, now), now) + interval
+        excess = tat - now - interval * burst
+        if excess > 0:
+            return excess
+        self._tat[key] = tat
+        return 0.0
+
+    # -- consents ------------------------------------------------------------------
+    async def put_consent(self, consent: Consent) -> None:
+        await self._in_writer(
+            self._transaction,
+            [("INSERT INTO consents VALUES (?, ?)", (consent.consent_id, _consent_json(consent)))],
+        )
+        self._consents[consent.consent_id] = consent
+
+    async def get_consent(self, consent_id: str) -> Consent | None:
+        return self._consents.get(consent_id)
+
+    async def revoke_consent(self, consent_id: str, at: dt.datetime) -> bool:
+        current = self._consents.get(consent_id)
+        if current is None:
+            return False
+        if current.revoked_at is not None:
+            return True
+        revoked = Consent(**{**_consent_fields(current), "revoked_at": at})
+        await self._in_writer(
+            self._transaction,
+            [("UPDATE consents SET body = ? WHERE consent_id = ?", (_consent_json(revoked), consent_id))],
+        )
+        self._consents[consent_id] = revoked
+        return True
+
+    # -- decisions -------------------------------------------------------------------
+    async def record_decision(self, write: DecisionWrite) -> None:
+        if self._commit is None:
+            raise StoreUnavailable("the embedded store is not open")
+        await self._commit.submit(write)
+
+    async def _flush_decisions(self, batch: list[DecisionWrite]) -> None:
+        seq, prev = self._last_seq, self._last_hash
+        statements: list[tuple[str, tuple[Any, ...]]] = []
+        for write in batch:
+            seq += 1
+            entry = write.audit.as_dict()
+            digest = link_hash(prev, seq, entry)
+            statements.append(
+                (
+                    "INSERT INTO audit VALUES (?, ?, ?, ?)",
+                    (seq, orjson.dumps(entry).decode(), prev, digest),
+                )
+            )
+            statements.append(
+                (
+                    "INSERT INTO decisions VALUES (?, ?, ?)",
+                    (write.decision_id, write.partner, orjson.dumps(write.body).decode()),
+                )
+            )
+            if write.status is not None:
+                statements.append(
+                    (
+                        "INSERT INTO status_entries VALUES (?, ?, 0)",
+                        (write.status.list_id, write.status.index),
+                    )
+                )
+            prev = digest
+        await self._in_writer(self._transaction, statements)
+        # Only a committed batch moves the chain head.
+        self._last_seq, self._last_hash = seq, prev
+
+    async def get_decision(self, decision_id: str) -> tuple[str, dict[str, Any]] | None:
+        assert self._rconn is not None
+        row = self._rconn.execute(
+            "SELECT partner, body FROM decisions WHERE decision_id = ?", (decision_id,)
+        ).fetchone()
+        return (str(row[0]), orjson.loads(row[1])) if row else None
+
+    async def add_feedback(
+        self, decision_id: str, partner: str, applied: bool, detail: dict[str, Any], at: str
+    ) -> None:
+        await self._in_writer(
+            self._transaction,
+            [
+                (
+                    "INSERT INTO feedback (decision_id, partner, applied, detail, at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (decision_id, partner, int(applied), orjson.dumps(detail).decode(), at),
+                )
+            ],
+        )
+
+    # -- token status lists ---------------------------------------------------------
+    async def allocate_status(self) -> StatusRef:
+        slist = self._lists.get(self._current_list)
+        if slist is None or len(slist.allocated) >= STATUS_LIST_SIZE * _LIST_FILL:
+            self._current_list = secrets.token_hex(8)
+            slist = self._lists.setdefault(self._current_list, _StatusList())
+        while True:
+            index = secrets.randbelow(STATUS_LIST_SIZE)
+            if index not in slist.allocated:
+                slist.allocated.add(index)
+                return StatusRef(self._current_list, index)
+
+    async def set_status(self, ref: StatusRef, status: int) -> None:
+        await self._in_writer(
+            self._transaction,
+            [
+                (
+                    "INSERT INTO status_entries VALUES (?, ?, ?)"
+                    " ON CONFLICT (list_id, idx) DO UPDATE SET status = excluded.status",
+                    (ref.list_id, ref.index, status),
+                )
+            ],
+        )
+        self._lists.setdefault(ref.list_id, _StatusList()).set(ref.index, status)
+
+    async def status_list(self, list_id: str) -> tuple[bytes, int] | None:
+        slist = self._lists.get(list_id)
+        return (bytes(slist.bits), STATUS_LIST_SIZE) if slist else None
+
+    # -- audit -------------------------------------------------------------------------
+    async def audit_records(self, after_seq: int, limit: int) -> list[AuditRecord]:
+        assert self._rconn is not None
+        rows = self._rconn.execute(
+            "SELECT seq, entry, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        ).fetchall()
+        return [AuditRecord(int(s), orjson.loads(e), str(p), str(h)) for s, e, p, h in rows]
+
+
+def _consent_fields(c: Consent) -> dict[str, Any]:
+    return {name: getattr(c, name) for name in c.__dataclass_fields__}

@@ -1,0 +1,98 @@
+"""Consent (persons) and authorisation (enterprises, 授权): specific, revocable, never lifetime.
+
+A consent names one partner, its scenes and one purpose, and expires. A
+consent given for another partner, scene or purpose counts as none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from gateway.errors import FieldError, Forbidden, InvalidRequest
+from gateway.store.base import Consent, Store
+from gateway.trust.pseudonyms import Pseudonyms
+
+__all__ = ["ConsentService"]
+
+
+class ConsentService:
+    def __init__(self, store: Store, pseudonyms: Pseudonyms, max_days: int) -> None:
+        self._store = store
+        self._pseudonyms = pseudonyms
+        self._max = dt.timedelta(days=max_days)
+
+    async def create(
+        self,
+        *,
+        kind: str,
+        subject_id: str,
+        partner: str,
+        scenes: list[str],
+        purpose: str,
+        expires_at: dt.datetime,
+        now: dt.datetime,
+    ) -> Consent:
+        if expires_at <= now:
+            raise InvalidRequest(
+                "a consent must expire in the future",
+                errors=[FieldError("/expires_at", "must be in the future")],
+            )
+        if expires_at - now > self._max:
+            raise InvalidRequest(
+                "lifetime consent is not accepted",
+                errors=[
+                    FieldError(
+                        "/expires_at", f"must be at most {self._max.days} days from now"
+                    )
+                ],
+            )
+        consent = Consent(
+            consent_id="cns_" + secrets.token_urlsafe(18),
+            subject_kind=kind,
+            subject_key=self._pseudonyms.internal(kind, subject_id),
+            partner=partner,
+            scenes=tuple(dict.fromkeys(scenes)),
+            purpose=purpose,
+            expires_at=expires_at,
+            created_at=now,
+        )
+        await self._store.put_consent(consent)
+        return consent
+
+    async def require(
+        self,
+        consent_id: str | None,
+        *,
+        kind: str,
+        subject_id: str,
+        partner: str,
+        scene: str,
+        purpose: str,
+        now: dt.datetime,
+    ) -> Consent:
+        """The consent that covers this query, or Forbidden."""
+        if not consent_id:
+            raise Forbidden(
+                "this query needs the subject's consent: send consent_id",
+                code="consent_required",
+            )
+        consent = await self._store.get_consent(consent_id)
+        if consent is None or consent.partner != partner:
+            raise Forbidden("no consent with this id covers your queries", code="consent_required")
+        if consent.revoked_at is not None:
+            raise Forbidden("the subject has revoked this consent", code="consent_revoked")
+        if (
+            consent.expires_at <= now
+            or scene not in consent.scenes
+            or consent.purpose != purpose
+            or consent.subject_kind != kind
+            or not secrets.compare_digest(
+                consent.subject_key, self._pseudonyms.internal(kind, subject_id)
+            )
+        ):
+            raise Forbidden(
+                "the consent does not cover this subject, scene, purpose or date",
+                code="consent_required",
+            )
+        return consent
