@@ -1,9 +1,9 @@
 """The ``xinyi-gateway`` command.
 
-    xinyi-gateway serve [--demo] [--config FILE] [--host H] [--port P] [--state-dir DIR] [--store URL]
-    xinyi-gateway policy lint [--dir DIR] [FILE ...]
-    xinyi-gateway policy test [--dir DIR]
-    xinyi-gateway audit verify [--state-dir DIR | --store URL]
+xinyi-gateway serve [--demo] [--config FILE] [--host H] [--port P] [--state-dir DIR] [--store URL]
+xinyi-gateway policy lint [--dir DIR] [FILE ...]
+xinyi-gateway policy test [--dir DIR]
+xinyi-gateway audit verify [--state-dir DIR | --store URL]
 """
 
 from __future__ import annotations

@@ -98,10 +98,12 @@ def _record(
 
 
 def _subjects(today: dt.date) -> list[DemoSubject]:
-    rng = random.Random(SEED)
+    rng = random.Random(SEED)  # noqa: S311 - synthetic data, reproducible on purpose
     d = dt.date
-    ago = lambda days: today - dt.timedelta(days=days)  # noqa: E731 - reads best inline
     n = iter(range(1, 10_000))
+
+    def ago(days: int) -> dt.date:
+        return today - dt.timedelta(days=days)
 
     def reg(year: int) -> CreditRecord:
         return _record(next(n), "registration", "market_registration", d(year, 3, 1))
@@ -112,18 +114,28 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
     def score(points: int) -> CreditRecord:
         return _record(next(n), "credit_score", "market_credit_score", ago(20), value=points)
 
-    both = lambda loan, approval: {"loan": loan, "approval": approval}  # noqa: E731
-    people = lambda library, transit: {"library": library, "transit": transit}  # noqa: E731
-    e = lambda label, records, expected: DemoSubject(  # noqa: E731
-        "enterprise", synthetic_uscc(rng), label, records, expected
-    )
-    p = lambda label, born, records, expected: DemoSubject(  # noqa: E731
-        "person", synthetic_ric(rng, born), label, records, expected
-    )
+    def both(loan: str, approval: str) -> dict[str, str]:
+        return {"loan": loan, "approval": approval}
+
+    def people(library: str, transit: str) -> dict[str, str]:
+        return {"library": library, "transit": transit}
+
+    def e(label: str, records: list[CreditRecord], expected: dict[str, str]) -> DemoSubject:
+        return DemoSubject("enterprise", synthetic_uscc(rng), label, records, expected)
+
+    def p(
+        label: str, born: dt.date, records: list[CreditRecord], expected: dict[str, str]
+    ) -> DemoSubject:
+        return DemoSubject("person", synthetic_ric(rng, born), label, records, expected)
+
     return [
         e(
             "red-list enterprise (诚信典型)",
-            [reg(2012), tax("B"), _record(next(n), "red_listed", "red_list", ago(150), until=ago(-580))],
+            [
+                reg(2012),
+                tax("B"),
+                _record(next(n), "red_listed", "red_list", ago(150), until=ago(-580)),
+            ],
             both("granted", "granted"),
         ),
         e("tax grade A, clean for 3+ years", [reg(2015), tax("A")], both("granted", "granted")),
@@ -132,8 +144,16 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
             [
                 reg(2014),
                 tax("A"),
-                _record(next(n), "administrative_penalty", "market_supervision", ago(300),
-                        adverse=True, document=True, until=ago(-65), status=RecordStatus.REPAIRED),
+                _record(
+                    next(n),
+                    "administrative_penalty",
+                    "market_supervision",
+                    ago(300),
+                    adverse=True,
+                    document=True,
+                    until=ago(-65),
+                    status=RecordStatus.REPAIRED,
+                ),
             ],
             both("granted", "granted"),
         ),
@@ -142,8 +162,15 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
             [
                 reg(2013),
                 tax("A"),
-                _record(next(n), "administrative_penalty", "environment", ago(500),
-                        adverse=True, document=True, until=ago(135)),
+                _record(
+                    next(n),
+                    "administrative_penalty",
+                    "environment",
+                    ago(500),
+                    adverse=True,
+                    document=True,
+                    until=ago(135),
+                ),
             ],
             both("granted", "granted"),
         ),
@@ -152,9 +179,16 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
             [
                 reg(2015),
                 tax("A"),
-                _record(next(n), "serious_dishonesty_listed", "serious_dishonesty_list", ago(40),
-                        adverse=True, document=True, until=ago(-1055),
-                        status=RecordStatus.UNDER_OBJECTION),
+                _record(
+                    next(n),
+                    "serious_dishonesty_listed",
+                    "serious_dishonesty_list",
+                    ago(40),
+                    adverse=True,
+                    document=True,
+                    until=ago(-1055),
+                    status=RecordStatus.UNDER_OBJECTION,
+                ),
             ],
             both("granted", "granted"),
         ),
@@ -163,8 +197,15 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
             [
                 reg(2010),
                 tax("B"),
-                _record(next(n), "serious_dishonesty_listed", "serious_dishonesty_list", ago(260),
-                        adverse=True, document=True, until=ago(-835)),
+                _record(
+                    next(n),
+                    "serious_dishonesty_listed",
+                    "serious_dishonesty_list",
+                    ago(260),
+                    adverse=True,
+                    document=True,
+                    until=ago(-835),
+                ),
             ],
             both("constrained", "standard"),
         ),
@@ -173,8 +214,15 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
             [
                 reg(2015),
                 tax("A"),
-                _record(next(n), "serious_dishonesty_listed", "serious_dishonesty_list", ago(90),
-                        adverse=True, document=False, until=ago(-275)),
+                _record(
+                    next(n),
+                    "serious_dishonesty_listed",
+                    "serious_dishonesty_list",
+                    ago(90),
+                    adverse=True,
+                    document=False,
+                    until=ago(-275),
+                ),
             ],
             both("standard", "standard"),
         ),
@@ -197,23 +245,44 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
             [
                 reg(2009),
                 score(680),
-                _record(next(n), "dishonest_executed", "court_enforcement", ago(120),
-                        adverse=True, document=True, until=ago(-975)),
+                _record(
+                    next(n),
+                    "dishonest_executed",
+                    "court_enforcement",
+                    ago(120),
+                    adverse=True,
+                    document=True,
+                    until=ago(-975),
+                ),
             ],
             people("standard", "standard"),
         ),
         p("person with no records at all", d(2001, 6, 30), [], people("standard", "standard")),
         p(
-            "person, score 640, with records in prohibited domains (信访, 养犬) that must have no effect",
+            "person, score 640, records in prohibited domains (信访, 养犬) with no effect",
             d(1975, 11, 8),
             [
                 reg(2011),
                 score(640),
-                _record(next(n), "petition_record", "petitioning", ago(60), adverse=True,
-                        until=ago(-300), title="信访记录"),
+                _record(
+                    next(n),
+                    "petition_record",
+                    "petitioning",
+                    ago(60),
+                    adverse=True,
+                    until=ago(-300),
+                    title="信访记录",
+                ),
                 # relabelled with an innocent domain: caught by what its title says
-                _record(next(n), "civility_record", "public_order", ago(30), adverse=True,
-                        until=ago(-300), title="不文明养犬"),
+                _record(
+                    next(n),
+                    "civility_record",
+                    "public_order",
+                    ago(30),
+                    adverse=True,
+                    until=ago(-300),
+                    title="不文明养犬",
+                ),
             ],
             people("granted", "granted"),
         ),

@@ -14,19 +14,29 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.decisions = Counter(
-            "xinyi_decisions_total", "Decisions by scene, outcome and partner",
-            ["scene", "outcome", "partner"], registry=r,
+            "xinyi_decisions_total",
+            "Decisions by scene, outcome and partner",
+            ["scene", "outcome", "partner"],
+            registry=r,
         )
         self.stage_seconds = Histogram(
-            "xinyi_stage_seconds", "Time spent per decision stage", ["stage"],
-            buckets=_FAST, registry=r,
+            "xinyi_stage_seconds",
+            "Time spent per decision stage",
+            ["stage"],
+            buckets=_FAST,
+            registry=r,
         )
         self.upstream_calls = Counter(
-            "xinyi_upstream_calls_total", "Calls to credit sources", ["adapter", "result"], registry=r,
+            "xinyi_upstream_calls_total",
+            "Calls to credit sources",
+            ["adapter", "result"],
+            registry=r,
         )
         self.circuit_open = Gauge(
-            "xinyi_upstream_circuit_open", "1 while a credit source's circuit is open",
-            ["adapter"], registry=r,
+            "xinyi_upstream_circuit_open",
+            "1 while a credit source's circuit is open",
+            ["adapter"],
+            registry=r,
         )
         self.tokens_issued = Counter(
             "xinyi_tokens_issued_total", "Benefit tokens signed", ["scene"], registry=r
@@ -35,16 +45,22 @@ class Metrics:
             "xinyi_tokens_revoked_total", "Benefit tokens revoked", ["reason"], registry=r
         )
         self.audit_append_seconds = Histogram(
-            "xinyi_audit_append_seconds", "Time until a decision's audit record is durable",
-            buckets=_FAST, registry=r,
+            "xinyi_audit_append_seconds",
+            "Time until a decision's audit record is durable",
+            buckets=_FAST,
+            registry=r,
         )
         self.guard_rejections = Counter(
-            "xinyi_guard_rejections_total", "Policy problems refused by the guard", ["code"],
+            "xinyi_guard_rejections_total",
+            "Policy problems refused by the guard",
+            ["code"],
             registry=r,
         )
         self.guard_violations = Counter(
             "xinyi_guard_violations_total",
-            "Constraints dropped at run time by the guard (should stay 0)", ["scene"], registry=r,
+            "Constraints dropped at run time by the guard (should stay 0)",
+            ["scene"],
+            registry=r,
         )
         self.rate_limited = Counter(
             "xinyi_rate_limited_total", "Requests refused by a rate limit", ["partner"], registry=r

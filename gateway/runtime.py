@@ -59,9 +59,7 @@ class Gateway:
     status_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     @classmethod
-    async def open(
-        cls, settings: Settings, *, credit: CreditSource | None = None
-    ) -> Gateway:
+    async def open(cls, settings: Settings, *, credit: CreditSource | None = None) -> Gateway:
         metrics = Metrics()
         policies = load_policy_dir(settings.policy_dir)
         partners = PartnerRegistry(load_partners(settings.partners_file))
@@ -95,7 +93,11 @@ class Gateway:
         )
         log.info(
             "gateway ready",
-            extra={"policy_set": policies.hash, "scenes": sorted(policies.by_scene), "partners": len(partners.by_id)},
+            extra={
+                "policy_set": policies.hash,
+                "scenes": sorted(policies.by_scene),
+                "partners": len(partners.by_id),
+            },
         )
         return cls(
             settings=settings,

@@ -61,7 +61,7 @@ class Partner(_Model):
     api_key_sha256: list[str] = Field(default_factory=list)
     allow_api_keys: bool = False
     rate_limit: RateLimit = Field(default_factory=RateLimit)
-    token_alg: Literal["EdDSA", "ES256"] = "EdDSA"
+    token_alg: Literal["EdDSA", "ES256"] = "EdDSA"  # noqa: S105 - an algorithm name
     # Partners of one sector share subject pseudonyms; by default every partner is its own.
     sector: str | None = None
 

@@ -25,7 +25,9 @@ async def create_consent(request: web.Request) -> web.Response:
     try:
         body = ConsentBody.model_validate(data)
     except ValidationError as exc:
-        raise InvalidRequest("the consent does not match the schema", errors=field_errors(exc)) from None
+        raise InvalidRequest(
+            "the consent does not match the schema", errors=field_errors(exc)
+        ) from None
     errors: list[FieldError] = []
     subject_id = body.subject.id
     try:
@@ -38,9 +40,13 @@ async def create_consent(request: web.Request) -> web.Response:
     else:
         for i, scene in enumerate(body.scenes):
             if scene not in partner.scenes:
-                errors.append(FieldError(f"/scenes/{i}", "the partner's contract does not cover this scene"))
+                errors.append(
+                    FieldError(f"/scenes/{i}", "the partner's contract does not cover this scene")
+                )
         if body.purpose not in partner.purposes:
-            errors.append(FieldError("/purpose", "the partner's contract does not cover this purpose"))
+            errors.append(
+                FieldError("/purpose", "the partner's contract does not cover this purpose")
+            )
     if errors:
         raise InvalidRequest("the consent has invalid fields", errors=errors)
     consent = await gw.consents.create(

@@ -61,7 +61,9 @@ async def create_decision(request: web.Request) -> web.Response:
     try:
         body = DecisionBody.model_validate(data)
     except ValidationError as exc:
-        raise InvalidRequest("the request does not match the schema", errors=field_errors(exc)) from None
+        raise InvalidRequest(
+            "the request does not match the schema", errors=field_errors(exc)
+        ) from None
 
     errors: list[FieldError] = []
     subject_id = body.subject.id
@@ -127,7 +129,9 @@ async def post_feedback(request: web.Request) -> web.Response:
     try:
         body = FeedbackBody.model_validate(data)
     except ValidationError as exc:
-        raise InvalidRequest("the feedback does not match the schema", errors=field_errors(exc)) from None
+        raise InvalidRequest(
+            "the feedback does not match the schema", errors=field_errors(exc)
+        ) from None
     gw = request.app[GATEWAY]
     await gw.store.add_feedback(
         request.match_info["decision_id"],
@@ -136,4 +140,6 @@ async def post_feedback(request: web.Request) -> web.Response:
         body.detail,
         gw.now().isoformat(timespec="seconds"),
     )
-    return json_response({"decision_id": request.match_info["decision_id"], "status": "accepted"}, status=202)
+    return json_response(
+        {"decision_id": request.match_info["decision_id"], "status": "accepted"}, status=202
+    )

@@ -14,7 +14,9 @@ __all__ = ["MAX_BODY_BYTES", "json_response", "read_json"]
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.Response(
         body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
     )
@@ -39,7 +41,9 @@ async def read_json(request: web.Request, *, form_fields: tuple[str, ...] = ()) 
 
         parsed = parse_qs(form.decode("utf-8", "replace"))
         return {name: parsed[name][0] for name in form_fields if name in parsed}
-    if ctype != "application/json" and not (ctype.startswith("application/") and ctype.endswith("+json")):
+    if ctype != "application/json" and not (
+        ctype.startswith("application/") and ctype.endswith("+json")
+    ):
         raise UnsupportedMediaType("send the body as application/json")
     raw = await _read(request)
     try:
@@ -59,5 +63,7 @@ async def _read(request: web.Request) -> bytes:
 
 def require_object(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise InvalidRequest("the body must be a JSON object", errors=[FieldError("", "must be an object")])
+        raise InvalidRequest(
+            "the body must be a JSON object", errors=[FieldError("", "must be an object")]
+        )
     return data

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from gateway.errors import ProblemError, problem_body
 from gateway.logs import REQUEST_ID
@@ -25,7 +26,11 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_la
 
 
 def problem_response(
-    status: int, code: str, title: str, detail: str, errors: list | None = None,  # type: ignore[type-arg]
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    errors: list | None = None,  # type: ignore[type-arg]
     headers: dict[str, str] | None = None,
 ) -> web.Response:
     return web.Response(
@@ -36,7 +41,9 @@ def problem_response(
     )
 
 
-def error_middleware(metrics: Metrics) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def error_middleware(
+    metrics: Metrics,
+) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         incoming = request.headers.get("X-Request-Id", "")
@@ -60,7 +67,9 @@ def error_middleware(metrics: Metrics) -> Callable[[web.Request, Handler], Await
             # A 500 is a bug: answer plainly, keep the traceback in the log.
             log.exception("unhandled error")
             metrics.errors.labels("internal_error").inc()
-            response = problem_response(500, "internal_error", "Internal error", "an internal error occurred")
+            response = problem_response(
+                500, "internal_error", "Internal error", "an internal error occurred"
+            )
         response.headers["X-Request-Id"] = request_id
         return response
 

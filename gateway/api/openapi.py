@@ -72,7 +72,13 @@ _POLICY_REF = {
 _DECISION = {
     "type": "object",
     "required": [
-        "decision_id", "scene", "outcome", "benefits", "constraints", "reasons", "policy",
+        "decision_id",
+        "scene",
+        "outcome",
+        "benefits",
+        "constraints",
+        "reasons",
+        "policy",
         "expires_at",
     ],
     "properties": {
@@ -153,9 +159,11 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
         "415": _problem("the body is not application/json"),
         "422": _problem("a field fails validation; errors[] points at it"),
     }
-    bearer = [{"bearer": []}]
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     paths: dict[str, Any] = {
-        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json({"type": "object"})}}},
+        "/healthz": {
+            "get": {"summary": "Liveness", "responses": {"200": _json({"type": "object"})}}
+        },
         "/readyz": {
             "get": {
                 "summary": "Readiness: store, keys, policies and credit source",
@@ -186,7 +194,10 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
             "get": {
                 "summary": "Every scene the gateway serves",
                 "security": bearer,
-                "responses": {"200": _json({"type": "object", "required": ["scenes"]}), **_AUTH_ERRORS},
+                "responses": {
+                    "200": _json({"type": "object", "required": ["scenes"]}),
+                    **_AUTH_ERRORS,
+                },
             }
         },
         "/v1/scenes/{scene}/decisions": {
@@ -204,7 +215,9 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
                         "name": "scene",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "string", "enum": scene_names} if scene_names else {"type": "string"},
+                        "schema": {"type": "string", "enum": scene_names}
+                        if scene_names
+                        else {"type": "string"},
                     }
                 ],
                 "requestBody": {
@@ -226,7 +239,12 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
                 "summary": "A decision, to the partner that asked for it",
                 "security": bearer,
                 "parameters": [
-                    {"name": "decision_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    {
+                        "name": "decision_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
                 ],
                 "responses": {
                     "200": _json(_ref("Decision")),
@@ -240,7 +258,12 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
                 "summary": "Report what the partner did with a decision (发起—响应—反馈)",
                 "security": bearer,
                 "parameters": [
-                    {"name": "decision_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    {
+                        "name": "decision_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
                 ],
                 "requestBody": {
                     "required": True,
@@ -264,8 +287,11 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
                 },
                 "responses": {
                     "201": _json(
-                        {"type": "object", "required": ["consent_id"],
-                         "properties": {"consent_id": {"type": "string"}}},
+                        {
+                            "type": "object",
+                            "required": ["consent_id"],
+                            "properties": {"consent_id": {"type": "string"}},
+                        },
                         "created",
                     ),
                     **_AUTH_ERRORS,
@@ -279,7 +305,12 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
                 "summary": "Revoke a consent (platform partners)",
                 "security": bearer,
                 "parameters": [
-                    {"name": "consent_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    {
+                        "name": "consent_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
                 ],
                 "responses": {
                     "204": {"description": "revoked"},
@@ -293,7 +324,12 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
             "get": {
                 "summary": "A token status list (IETF OAuth Token Status List), public",
                 "parameters": [
-                    {"name": "list_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    {
+                        "name": "list_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
                 ],
                 "responses": {
                     "200": {

@@ -30,7 +30,9 @@ def link_hash(prev_hash: str, seq: int, entry: Mapping[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def verify_chain(records: Iterable[AuditRecord], start_hash: str = GENESIS, start_seq: int = 0) -> str | None:
+def verify_chain(
+    records: Iterable[AuditRecord], start_hash: str = GENESIS, start_seq: int = 0
+) -> str | None:
     """None when the chain is intact; otherwise what is wrong and where."""
     prev, expected_seq = start_hash, start_seq + 1
     for record in records:

@@ -1,8 +1,9 @@
 """Derivations: how a derived fact is computed from its declared inputs.
 
-| name                 | inputs      | output  | meaning |
-|----------------------|-------------|---------|---------|
-| `clean_record_years` | one records | integer | whole years since the latest adverse record that still counts; with none, since the start of the subject's credit history (its `registration` record); unknown when neither exists |
+``clean_record_years`` — one records input, integer output: whole years since
+the latest adverse record that still counts; with none, since the start of the
+subject's credit history (its ``registration`` record); unknown when neither
+exists. Also listed in docs/derivations.md.
 
 A derivation gets only its declared inputs, already filtered by the fact
 builder to records that count (not repaired, not expired, not under objection,

@@ -213,9 +213,7 @@ def _check_comparison(
         ]
     if cmp.op in ("in", "not_in"):
         if not isinstance(cmp.value, list) or not cmp.value:
-            return [
-                Problem(file, rule, "type_mismatch", f"{cmp.op} on {cmp.fact} takes a list")
-            ]
+            return [Problem(file, rule, "type_mismatch", f"{cmp.op} on {cmp.fact} takes a list")]
         bad = [v for v in cmp.value if not _value_fits(fact.type, fact.values, v)]
     else:
         bad = [] if _value_fits(fact.type, fact.values, cmp.value) else [cmp.value]
@@ -246,9 +244,7 @@ def _check_grant(
 ) -> list[Problem]:
     benefit = benefits.benefits.get(code)
     if benefit is None:
-        return [
-            Problem(file, rule, "benefit_param_out_of_range", f"benefit {code!r} is not known")
-        ]
+        return [Problem(file, rule, "benefit_param_out_of_range", f"benefit {code!r} is not known")]
     problems = []
     for name, value in params.items():
         spec = benefit.params.get(name)
@@ -311,8 +307,13 @@ def check_policy(
         fact = catalogue.facts.get(name)
         if fact is None or fact.class_ is not FactClass.CONTEXT:
             problems.append(
-                Problem(file, "-", "unknown_fact", f"context_required names {name!r}, "
-                        "which is not a context fact in the catalogue")
+                Problem(
+                    file,
+                    "-",
+                    "unknown_fact",
+                    f"context_required names {name!r}, "
+                    "which is not a context fact in the catalogue",
+                )
             )
     for rule in policy.rules:
         reads = list(comparisons(rule.when))

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    create_model,
+)
 
 from gateway.facts.builder import FactPlan
 from gateway.policy.checks import (
@@ -28,7 +37,13 @@ from gateway.policy.checks import (
     check_policy,
     comparisons,
 )
-from gateway.policy.evaluator import CompiledRule, Evaluation, Reason, compile_condition, evaluate_rules
+from gateway.policy.evaluator import (
+    CompiledRule,
+    Evaluation,
+    Reason,
+    compile_condition,
+    evaluate_rules,
+)
 from gateway.policy.model import (
     BenefitCatalogue,
     Fact,
@@ -86,7 +101,9 @@ def _context_field(fact: Fact, required: bool) -> tuple[Any, Any]:
     else:
         annotation = types[fact.type]
     if fact.type is FactType.NUMBER:
-        info = Field(ge=0, allow_inf_nan=False) if required else Field(None, ge=0, allow_inf_nan=False)
+        info = (
+            Field(ge=0, allow_inf_nan=False) if required else Field(None, ge=0, allow_inf_nan=False)
+        )
     elif fact.type is FactType.STRING:
         info = Field(max_length=256) if required else Field(None, max_length=256)
     else:
@@ -221,7 +238,7 @@ def _overlaps(policies: list[tuple[Policy, str]]) -> list[Problem]:
         by_id.setdefault(policy.id, []).append((policy, file))
     for versions in by_id.values():
         versions.sort(key=lambda pf: pf[0].effective.from_)
-        for (a, _), (b, bfile) in zip(versions, versions[1:], strict=False):
+        for (a, _), (b, bfile) in itertools.pairwise(versions):
             if a.effective.until is None or a.effective.until >= b.effective.from_:
                 problems.append(
                     Problem(
@@ -245,7 +262,8 @@ def load_policy_dir(directory: Path, files: list[Path] | None = None) -> PolicyS
     problems: list[Problem] = []
     digests: dict[str, str] = {}
     models: dict[str, Any] = {}
-    for name, model in zip(CATALOGUES, (FactCatalogue, BenefitCatalogue, MeasureList), strict=True):
+    kinds: tuple[type[BaseModel], ...] = (FactCatalogue, BenefitCatalogue, MeasureList)
+    for name, model in zip(CATALOGUES, kinds, strict=True):
         data, raw = read_yaml(directory / name)
         digests[name] = hashlib.sha256(raw).hexdigest()
         try:
@@ -260,9 +278,14 @@ def load_policy_dir(directory: Path, files: list[Path] | None = None) -> PolicyS
     problems += check_catalogue(catalogue) + check_measures(measures) + check_benefits(benefits)
     taint = Taint(catalogue)
 
-    paths = files if files is not None else sorted(
-        p for p in directory.iterdir()
-        if p.suffix in (".yaml", ".yml") and p.name not in CATALOGUES and p.is_file()
+    paths = (
+        files
+        if files is not None
+        else sorted(
+            p
+            for p in directory.iterdir()
+            if p.suffix in (".yaml", ".yml") and p.name not in CATALOGUES and p.is_file()
+        )
     )
     loaded: list[tuple[Policy, str, str]] = []
     for path in paths:

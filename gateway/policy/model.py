@@ -127,7 +127,7 @@ class BenefitCatalogue(_Strict):
 
 class Measure(_Strict):
     title: str
-    list: str
+    list_: str = Field(alias="list")
     legal_basis: list[str] = Field(default_factory=list)
     initiating: str
     implementing: str
@@ -178,7 +178,7 @@ Condition = Annotated[
     Discriminator(
         _condition_tag,
         custom_error_type="invalid_condition",
-        custom_error_message="a condition is one of all, any, not or a {fact, op, value} comparison",
+        custom_error_message="a condition is all, any, not or a {fact, op, value} comparison",
     ),
 ]
 
@@ -205,6 +205,10 @@ class Rule(_Strict):
         if (self.grant is None) == (self.constrain is None):
             raise ValueError("a rule has exactly one of 'grant' or 'constrain'")
         return self
+
+
+def _persons() -> list[SubjectKind]:
+    return ["person"]
 
 
 class Departments(_Strict):
@@ -241,7 +245,7 @@ class Policy(_Strict):
     title: str
     basic_public_service: bool
     subjects: list[SubjectKind] = Field(min_length=1)
-    consent_required_for: list[SubjectKind] = Field(default_factory=lambda: ["person"])
+    consent_required_for: list[SubjectKind] = Field(default_factory=_persons)
     departments: Departments
     legal_basis: list[str] = Field(default_factory=list)
     effective: Effective

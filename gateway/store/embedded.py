@@ -145,7 +145,9 @@ class EmbeddedStore(Store):
         for (raw,) in self._rconn.execute("SELECT body FROM consents"):
             consent = _consent_from(raw)
             self._consents[consent.consent_id] = consent
-        row = self._rconn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        row = self._rconn.execute(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
         if row:
             self._last_seq, self._last_hash = int(row[0]), str(row[1])
         for list_id, idx, status in self._rconn.execute(
@@ -237,7 +239,12 @@ class EmbeddedStore(Store):
         revoked = Consent(**{**_consent_fields(current), "revoked_at": at})
         await self._in_writer(
             self._transaction,
-            [("UPDATE consents SET body = ? WHERE consent_id = ?", (_consent_json(revoked), consent_id))],
+            [
+                (
+                    "UPDATE consents SET body = ? WHERE consent_id = ?",
+                    (_consent_json(revoked), consent_id),
+                )
+            ],
         )
         self._consents[consent_id] = revoked
         return True

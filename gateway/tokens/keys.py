@@ -112,7 +112,9 @@ class KeyRing:
         return key
 
     def _save(self) -> None:
-        body = {"keys": [{"kid": k.kid, "alg": k.alg, "status": k.status} for k in self._keys.values()]}
+        body = {
+            "keys": [{"kid": k.kid, "alg": k.alg, "status": k.status} for k in self._keys.values()]
+        }
         tmp = self.directory / "ring.json.tmp"
         tmp.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
         tmp.replace(self.directory / "ring.json")

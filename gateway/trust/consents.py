@@ -42,9 +42,7 @@ class ConsentService:
             raise InvalidRequest(
                 "lifetime consent is not accepted",
                 errors=[
-                    FieldError(
-                        "/expires_at", f"must be at most {self._max.days} days from now"
-                    )
+                    FieldError("/expires_at", f"must be at most {self._max.days} days from now")
                 ],
             )
         consent = Consent(

@@ -29,7 +29,10 @@ class PartnerRegistry:
     def __init__(self, partners: Iterable[Partner]) -> None:
         self.by_id = {p.id: p for p in partners}
         self._by_key = {
-            digest: p for p in self.by_id.values() if p.allow_api_keys for digest in p.api_key_sha256
+            digest: p
+            for p in self.by_id.values()
+            if p.allow_api_keys
+            for digest in p.api_key_sha256
         }
 
     def authenticate(self, authorization: str | None) -> Partner:
