@@ -28,6 +28,7 @@ from gateway.policy.model import (
     Policy,
 )
 from gateway.policy.prohibited import is_prohibited
+from gateway.policy.reachability import unsatisfiable_reason
 
 __all__ = [
     "Problem",
@@ -317,8 +318,12 @@ def check_policy(
             )
     for rule in policy.rules:
         reads = list(comparisons(rule.when))
-        for cmp in reads:
-            problems.extend(_check_comparison(policy, catalogue, file, rule.id, cmp))
+        typed = [
+            p for cmp in reads for p in _check_comparison(policy, catalogue, file, rule.id, cmp)
+        ]
+        problems.extend(typed)
+        if not typed and (why := unsatisfiable_reason(rule.when, catalogue)):
+            problems.append(Problem(file, rule.id, "unreachable_rule", why))
         if rule.grant is not None:
             problems.extend(
                 _check_grant(benefits, file, rule.id, rule.grant.benefit, rule.grant.params)

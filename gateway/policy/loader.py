@@ -300,11 +300,13 @@ def load_policy_dir(directory: Path, files: list[Path] | None = None) -> PolicyS
         problems.extend(check_policy(policy, path.name, catalogue, benefits, measures, taint))
         loaded.append((policy, path.name, digest))
     problems.extend(_overlaps([(p, f) for p, f, _ in loaded]))
-    if problems:
-        raise PolicyLoadError(problems)
-
+    # Policies that passed every check still run their tests, so one report
+    # lists test failures beside other files' refusals.
+    refused = {p.file for p in problems}
     by_scene: dict[str, list[CompiledPolicy]] = {}
     for policy, file, digest in loaded:
+        if file in refused or "catalogue.yaml" in refused:
+            continue
         compiled = _compile(policy, file, digest, catalogue, benefits, taint)
         problems.extend(_run_tests(compiled))
         by_scene.setdefault(policy.scene, []).append(compiled)
