@@ -3,6 +3,9 @@
 xinyi-gateway serve [--demo] [--config FILE] [--host H] [--port P] [--state-dir DIR] [--store URL]
 xinyi-gateway policy lint [--dir DIR] [FILE ...]
 xinyi-gateway policy test [--dir DIR]
+xinyi-gateway policy explain SCENE --facts FILE.json [--as-of DATE] [--dir DIR]
+xinyi-gateway policy bundle build [--dir DIR] --out FILE | sign FILE --key PEM
+                          | verify FILE --keys JWKS | keygen --key PEM --jwks JWKS
 xinyi-gateway audit verify [--state-dir DIR | --store URL]
 """
 
@@ -12,6 +15,7 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +25,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from gateway.logs import configure_logging
+from gateway.policy.bundle import BundleError
 from gateway.policy.loader import PolicyLoadError, load_policy_dir
 from gateway.resources import shipped
 from gateway.settings import ConfigError, Settings, load_settings
@@ -78,9 +83,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     async def factory() -> web.Application:
         app = await create_app(settings)
-        if setup is not None:
-            from gateway.api.keys import GATEWAY
+        from gateway.api.keys import GATEWAY
 
+        # SIGHUP reloads the policy set; a refused set leaves the serving one in place.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, app[GATEWAY].reload_policies)
+        if setup is not None:
             gw = app[GATEWAY]
             await seed_consents(setup, gw.consents.create, gw.now())
             path = write_demo_json(setup, settings.issuer)
@@ -103,6 +110,9 @@ def _serve(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         print("the policy set was refused; the gateway did not start", file=sys.stderr)
+        return 1
+    except BundleError as exc:
+        print(f"{exc}; the gateway did not start", file=sys.stderr)
         return 1
     except ConfigError as exc:
         print(exc, file=sys.stderr)
@@ -146,6 +156,68 @@ def _policy_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_explain(args: argparse.Namespace) -> int:
+    import orjson
+
+    from gateway.policy.explain import explain
+
+    directory = Path(args.dir) if args.dir else shipped("policies")
+    try:
+        policies = load_policy_dir(directory)
+        facts = orjson.loads(Path(args.facts).read_bytes())
+    except PolicyLoadError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2 if exc.unreadable else 1
+    except (OSError, orjson.JSONDecodeError) as exc:
+        print(f"{args.facts}: cannot read facts as JSON ({exc})", file=sys.stderr)
+        return 2
+    if not isinstance(facts, dict):
+        print(f"{args.facts}: facts must be a JSON object of fact name to value", file=sys.stderr)
+        return 2
+    # JSON has no dates: ISO strings for date facts become dates, as in YAML.
+    for name, value in list(facts.items()):
+        fact = policies.catalogue.facts.get(name)
+        if fact is not None and fact.type.value == "date" and isinstance(value, str):
+            facts[name] = dt.date.fromisoformat(value)
+    day = dt.date.fromisoformat(args.as_of) if args.as_of else dt.date.today()
+    compiled = policies.active(args.scene, day)
+    if compiled is None:
+        print(f"no policy for scene {args.scene!r} is in effect on {day}", file=sys.stderr)
+        return 1
+    print(f"as of {day}")
+    print(explain(compiled, policies.catalogue, facts))
+    return 0
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    from gateway.policy import bundle
+
+    try:
+        if args.bundle_command == "build":
+            directory = Path(args.dir) if args.dir else shipped("policies")
+            digest = bundle.build_bundle(directory, Path(args.out))
+            print(f"built {args.out}: policy set {digest} (unsigned)")
+        elif args.bundle_command == "sign":
+            kid = bundle.sign_bundle(Path(args.file), Path(args.key))
+            print(f"signed {args.file} with key {kid}")
+        elif args.bundle_command == "verify":
+            trusted = bundle.load_trusted_keys(Path(args.keys))
+            policies = bundle.load_bundle(Path(args.file), trusted)
+            print(f"ok: {args.file} is signed by a trusted key; policy set {policies.hash}")
+        else:
+            kid = bundle.new_office_key(Path(args.key), Path(args.jwks))
+            print(f"made key {kid}: private {args.key} (keep it offline), public {args.jwks}")
+    except PolicyLoadError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2 if exc.unreadable else 1
+    except (bundle.BundleError, OSError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
 def _audit_verify(args: argparse.Namespace) -> int:
     from gateway.audit.verify import verify_store
 
@@ -183,6 +255,31 @@ def _parser() -> argparse.ArgumentParser:
     ptest = policy.add_parser("test", help="run every policy's tests")
     ptest.add_argument("--dir")
     ptest.set_defaults(run=_policy_test)
+
+    explain = policy.add_parser("explain", help="trace a policy's rules on given facts")
+    explain.add_argument("scene")
+    explain.add_argument("--facts", required=True, help="JSON object: fact name → value")
+    explain.add_argument("--as-of", help="evaluation date, YYYY-MM-DD (default today)")
+    explain.add_argument("--dir")
+    explain.set_defaults(run=_policy_explain)
+
+    bundles = policy.add_parser("bundle", help="signed policy bundles").add_subparsers(
+        dest="bundle_command", required=True
+    )
+    build = bundles.add_parser("build", help="check a policy directory and bundle it")
+    build.add_argument("--dir")
+    build.add_argument("--out", required=True)
+    sign = bundles.add_parser("sign", help="sign a bundle with a credit-office key")
+    sign.add_argument("file")
+    sign.add_argument("--key", required=True, help="Ed25519 private key (PEM)")
+    verify_bundle = bundles.add_parser("verify", help="verify a bundle's signature and content")
+    verify_bundle.add_argument("file")
+    verify_bundle.add_argument("--keys", required=True, help="JWKS of trusted credit-office keys")
+    keygen = bundles.add_parser("keygen", help="make a credit-office signing key pair")
+    keygen.add_argument("--key", required=True, help="where to write the private key (PEM)")
+    keygen.add_argument("--jwks", required=True, help="where to write the public JWKS")
+    for command in (build, sign, verify_bundle, keygen):
+        command.set_defaults(run=_bundle)
 
     audit = sub.add_parser("audit", help="audit trail tools").add_subparsers(
         dest="audit_command", required=True

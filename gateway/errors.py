@@ -12,6 +12,7 @@ logged and answered with a bare 500.
     │                                         forbidden_kind | consent_required |
     │                                         consent_revoked
     ├── NotFound                      404     not_found
+    ├── PolicyRefused                 409     policy_refused (reasons[])
     ├── PayloadTooLarge               413     payload_too_large
     ├── UnsupportedMediaType          415     unsupported_media_type
     ├── RateLimited                   429     rate_limited (Retry-After)
@@ -32,6 +33,7 @@ __all__ = [
     "InvalidRequest",
     "NotFound",
     "PayloadTooLarge",
+    "PolicyRefused",
     "ProblemError",
     "RateLimited",
     "Unauthenticated",
@@ -63,6 +65,7 @@ class ProblemError(Exception):
         status: int | None = None,
         errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -72,6 +75,8 @@ class ProblemError(Exception):
             self.status = status
         self.errors = errors or []
         self.headers = headers or {}
+        # RFC 9457 extension members, e.g. the reasons a policy set was refused.
+        self.extra = extra or {}
 
 
 class InvalidRequest(ProblemError):
@@ -101,6 +106,12 @@ class NotFound(ProblemError):
     status = 404
     code = "not_found"
     title = "Not found"
+
+
+class PolicyRefused(ProblemError):
+    status = 409
+    code = "policy_refused"
+    title = "Policy set refused"
 
 
 class PayloadTooLarge(ProblemError):
@@ -144,6 +155,7 @@ def problem_body(
     detail: str,
     errors: list[FieldError] | None = None,
     instance: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The one problem+json envelope every error response uses."""
     body: dict[str, Any] = {
@@ -157,4 +169,6 @@ def problem_body(
         body["errors"] = [{"pointer": e.pointer, "message": e.message} for e in errors]
     if instance is not None:
         body["instance"] = instance
+    if extra:
+        body.update({k: v for k, v in extra.items() if k not in body})
     return body

@@ -62,6 +62,12 @@ class Metrics:
             ["scene"],
             registry=r,
         )
+        self.policy_reloads = Counter(
+            "xinyi_policy_reloads_total",
+            "Policy reloads by result (loaded or refused)",
+            ["result"],
+            registry=r,
+        )
         self.rate_limited = Counter(
             "xinyi_rate_limited_total", "Requests refused by a rate limit", ["partner"], registry=r
         )

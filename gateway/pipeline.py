@@ -211,6 +211,7 @@ class DecisionPipeline:
             "benefits": body["benefits"],
             "benefit_until": body["benefit_until"],
             "policy": compiled.ref,
+            "policy_set": body["policy_set"],
             "decision_id": body["decision_id"],
             "status": {
                 "status_list": {

@@ -20,7 +20,9 @@ from gateway.facts.cache import RecordCache
 from gateway.metrics import Metrics
 from gateway.pipeline import DecisionPipeline
 from gateway.plugins import load_credit_source_class
-from gateway.policy.loader import PolicySet, load_policy_dir
+from gateway.policy.bundle import BundleError
+from gateway.policy.loader import PolicyLoadError, PolicySet
+from gateway.policy.source import load_configured_policies
 from gateway.settings import Partner, Settings, load_partners
 from gateway.store.base import Store
 from gateway.store.embedded import EmbeddedStore
@@ -61,7 +63,7 @@ class Gateway:
     @classmethod
     async def open(cls, settings: Settings, *, credit: CreditSource | None = None) -> Gateway:
         metrics = Metrics()
-        policies = load_policy_dir(settings.policy_dir)
+        policies = load_configured_policies(settings)
         partners = PartnerRegistry(load_partners(settings.partners_file))
         state = settings.state_dir
         state.mkdir(parents=True, exist_ok=True)
@@ -124,6 +126,32 @@ class Gateway:
     def today(self) -> dt.date:
         """The calendar day in the deployment's time zone: policies are dated in local days."""
         return dt.datetime.now(self.tz).date()
+
+    def reload_policies(self) -> tuple[bool, list[str]]:
+        """Swap in a freshly loaded policy set, or keep the serving one and say why.
+
+        The swap is one reference assignment: a request reads ``self.policies``
+        once, so it sees either the old set or the new one, never a mixture.
+        """
+        try:
+            fresh = load_configured_policies(self.settings)
+        except PolicyLoadError as exc:
+            reasons = [str(p) for p in exc.problems]
+            for problem in exc.problems:
+                self.metrics.guard_rejections.labels(problem.code).inc()
+        except BundleError as exc:
+            reasons = [str(exc)]
+        else:
+            self.policies = fresh
+            self.metrics.policy_reloads.labels("loaded").inc()
+            log.info("policy set reloaded", extra={"policy_set": fresh.hash})
+            return True, []
+        self.metrics.policy_reloads.labels("refused").inc()
+        log.error(
+            "policy reload refused; the previous set keeps serving",
+            extra={"reasons": reasons, "policy_set": self.policies.hash},
+        )
+        return False, reasons
 
     async def authenticate(self, request: web.Request) -> Partner:
         """Credentials (401), then the partner's rate limit (429), in API.md's order."""

@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     state_dir: Path = Path(".xinyi-state")
     policy_dir: Path = Field(default_factory=lambda: shipped("policies"))
     partners_file: Path = Field(default_factory=lambda: shipped("config") / "partners.yaml")
+    # A signed bundle replaces policy_dir; production accepts nothing else.
+    policy_bundle: Path | None = None
+    policy_keys: Path | None = None  # JWKS of the credit office's bundle-signing keys
     store: str | None = None
     credit_source: CreditSourceSettings = Field(default_factory=CreditSourceSettings)
     timezone: str = "Asia/Shanghai"
@@ -140,6 +143,15 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment beats the file (init values carry the file's content).
         return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _production_needs_signed_policies(self) -> Settings:
+        if self.mode == "production" and (self.policy_bundle is None or self.policy_keys is None):
+            raise ValueError(
+                "production mode loads only signed policy bundles: set policy_bundle and "
+                "policy_keys (the credit office's JWKS)"
+            )
+        return self
 
     @property
     def issuer(self) -> str:
@@ -186,7 +198,7 @@ def load_settings(
     if config_file is not None:
         data = _read_mapping(config_file)
         base = config_file.resolve().parent
-        for key in ("policy_dir", "partners_file"):
+        for key in ("policy_dir", "partners_file", "policy_bundle", "policy_keys"):
             if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
                 data[key] = str(base / data[key])
     data.update(overrides or {})

@@ -6,12 +6,13 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from gateway.errors import ProblemError, problem_body
+from gateway.errors import FieldError, ProblemError, problem_body
 from gateway.logs import REQUEST_ID
 from gateway.metrics import Metrics
 
@@ -30,11 +31,12 @@ def problem_response(
     code: str,
     title: str,
     detail: str,
-    errors: list | None = None,  # type: ignore[type-arg]
+    errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> web.Response:
     return web.Response(
-        body=orjson.dumps(problem_body(status, code, title, detail, errors)),
+        body=orjson.dumps(problem_body(status, code, title, detail, errors, extra=extra)),
         status=status,
         content_type="application/problem+json",
         headers=headers,
@@ -54,7 +56,7 @@ def error_middleware(
         except ProblemError as exc:
             metrics.errors.labels(exc.code).inc()
             response = problem_response(
-                exc.status, exc.code, exc.title, exc.detail, exc.errors, exc.headers
+                exc.status, exc.code, exc.title, exc.detail, exc.errors, exc.headers, exc.extra
             )
         except web.HTTPException as exc:
             # aiohttp's own refusals (no route, wrong method) get the same envelope.

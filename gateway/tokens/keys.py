@@ -20,7 +20,7 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-__all__ = ["KeyRing", "SigningKey", "b64url"]
+__all__ = ["KeyRing", "SigningKey", "b64url", "jwk_thumbprint"]
 
 KeyStatus = Literal["active", "published", "retired"]
 
@@ -29,7 +29,7 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _thumbprint(members: Mapping[str, str]) -> str:
+def jwk_thumbprint(members: Mapping[str, str]) -> str:
     # RFC 7638: the required members only, lexicographic order, no whitespace.
     return b64url(hashlib.sha256(orjson.dumps(dict(sorted(members.items())))).digest())
 
@@ -91,7 +91,7 @@ class KeyRing:
         raw = private.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
-        kid = _thumbprint({"crv": "Ed25519", "kty": "OKP", "x": b64url(raw)})
+        kid = jwk_thumbprint({"crv": "Ed25519", "kty": "OKP", "x": b64url(raw)})
         passphrase = self._passphrase()
         encryption: serialization.KeySerializationEncryption = (
             serialization.BestAvailableEncryption(passphrase)
