@@ -85,8 +85,8 @@ def _serve(args: argparse.Namespace) -> int:
         app = await create_app(settings)
         from gateway.api.keys import GATEWAY
 
-        # SIGHUP reloads the policy set; a refused set leaves the serving one in place.
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, app[GATEWAY].reload_policies)
+        # SIGHUP reloads policies and keys; a refused set leaves the serving one in place.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, app[GATEWAY].reload)
         if setup is not None:
             gw = app[GATEWAY]
             await seed_consents(setup, gw.consents.create, gw.now())

@@ -8,6 +8,7 @@ API keys and consents are made fresh on every start and listed in demo.json.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +16,13 @@ from typing import Any
 
 import orjson
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.credit.base import CreditRecord, RecordStatus, SubjectKind
 from adapters.credit.sqlite import write_dataset
 from gateway.identifiers import synthetic_ric, synthetic_uscc
+from gateway.tokens.keys import b64url, jwk_thumbprint
 from gateway.trust.partners import hash_api_key, new_api_key
 
 __all__ = ["DemoSetup", "DemoSubject", "prepare_demo", "seed_consents", "write_demo_json"]
@@ -68,6 +72,7 @@ class DemoSetup:
     dataset: Path
     api_keys: dict[str, str]
     subjects: list[DemoSubject]
+    client_keys: dict[str, Path] = field(default_factory=dict)
 
 
 def _record(
@@ -293,6 +298,7 @@ def prepare_demo(state_dir: Path, today: dt.date, rate_per_second: float = 200.0
     """Write the demo partners file and credit dataset; return what seeding needs."""
     state_dir.mkdir(parents=True, exist_ok=True)
     api_keys = {p.id: new_api_key() for p in PARTNERS}
+    client_keys = {p.id: _client_key(state_dir / "clients", p.id) for p in PARTNERS}
     partners = [
         {
             "id": p.id,
@@ -302,6 +308,7 @@ def prepare_demo(state_dir: Path, today: dt.date, rate_per_second: float = 200.0
             "purposes": list(p.purposes),
             "allow_api_keys": True,
             "api_key_sha256": [hash_api_key(api_keys[p.id])],
+            "jwks": {"keys": [client_keys[p.id][1]]},
             "rate_limit": {"per_second": rate_per_second, "burst": int(rate_per_second * 2)},
         }
         for p in PARTNERS
@@ -315,7 +322,33 @@ def prepare_demo(state_dir: Path, today: dt.date, rate_per_second: float = 200.0
     subjects = _subjects(today)
     dataset = state_dir / "credit.sqlite3"
     write_dataset(dataset, ((s.kind, s.id, r) for s in subjects for r in s.records))
-    return DemoSetup(state_dir, partners_file, dataset, api_keys, subjects)
+    return DemoSetup(
+        state_dir,
+        partners_file,
+        dataset,
+        api_keys,
+        subjects,
+        {pid: path for pid, (path, _) in client_keys.items()},
+    )
+
+
+def _client_key(directory: Path, partner_id: str) -> tuple[Path, dict[str, str]]:
+    """A partner's client-assertion key pair: private JWK file (0600), public JWK."""
+    key = Ed25519PrivateKey.generate()
+    raw = serialization.Encoding.Raw
+    x = b64url(key.public_key().public_bytes(raw, serialization.PublicFormat.Raw))
+    d = b64url(
+        key.private_bytes(raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    )
+    public = {"kty": "OKP", "crv": "Ed25519", "x": x}
+    public |= {"kid": jwk_thumbprint(public), "alg": "EdDSA", "use": "sig"}
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / f"{partner_id}.jwk.json"
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(orjson.dumps({**public, "d": d}, option=orjson.OPT_INDENT_2))
+    return path.resolve(), public
 
 
 async def seed_consents(setup: DemoSetup, create: Any, now: dt.datetime) -> None:
@@ -328,6 +361,7 @@ async def seed_consents(setup: DemoSetup, create: Any, now: dt.datetime) -> None
             if not set(partner.scenes) & set(scenes):
                 continue
             consent = await create(
+                created_by="demo-platform",
                 kind=subject.kind,
                 subject_id=subject.id,
                 partner=partner.id,
@@ -351,6 +385,8 @@ def write_demo_json(setup: DemoSetup, base_url: str) -> Path:
                 "id": p.id,
                 "kind": p.kind,
                 "api_key": setup.api_keys[p.id],
+                # development only: the private JWK the partner signs client assertions with
+                "client_key": str(setup.client_keys[p.id]),
                 "scenes": list(p.scenes),
                 "purposes": list(p.purposes),
             }

@@ -62,6 +62,12 @@ class Metrics:
             ["scene"],
             registry=r,
         )
+        self.oauth_tokens = Counter(
+            "xinyi_oauth_token_requests_total",
+            "Token endpoint answers by result (issued or error)",
+            ["result"],
+            registry=r,
+        )
         self.policy_reloads = Counter(
             "xinyi_policy_reloads_total",
             "Policy reloads by result (loaded or refused)",

@@ -20,9 +20,17 @@ from gateway.facts.cache import RecordCache
 from gateway.metrics import Metrics
 from gateway.policy.loader import CompiledPolicy, PolicySet
 from gateway.settings import Partner
-from gateway.store.base import AuditEntry, DecisionWrite, StatusRef, Store, StoreUnavailable
-from gateway.tokens.keys import b64url
+from gateway.store.base import (
+    AuditEntry,
+    DecisionWrite,
+    IssuedToken,
+    StatusRef,
+    Store,
+    StoreUnavailable,
+)
+from gateway.tokens.keys import SigningKey, b64url
 from gateway.tokens.signer import BENEFIT_TYP, Signer
+from gateway.tokens.status_list import INVALID, VALID
 from gateway.trust.consents import ConsentService
 from gateway.trust.pseudonyms import Pseudonyms
 
@@ -144,10 +152,27 @@ class DecisionPipeline:
         pseudonym = self._pseudonyms.of(partner.pseudonym_sector, query.kind, query.subject_id)
         jti: str | None = None
         status: StatusRef | None = None
+        issued: IssuedToken | None = None
+        key: SigningKey | None = None
         if result.outcome == "granted":
             body["benefit_until"] = (today + dt.timedelta(days=policy.benefit_days)).isoformat()
             jti = b64url(secrets.token_bytes(16))
             status = await self._store.allocate_status()
+            key = self._signer.key_for(partner.token_alg)
+            # Kept so a credit event can re-check the grant and a key's tokens can be revoked.
+            issued = IssuedToken(
+                jti=jti,
+                decision_id=decision_id,
+                partner=partner.id,
+                scene=policy.scene,
+                purpose=query.purpose,
+                subject_key=self._pseudonyms.internal(query.kind, query.subject_id),
+                kid=key.kid,
+                status=status,
+                expires=int(expires.timestamp()),
+                context=query.context,
+                benefits=tuple(code for code, _ in result.benefits),
+            )
 
         entry = AuditEntry(
             time=body["issued_at"],
@@ -167,7 +192,7 @@ class DecisionPipeline:
         )
         try:
             await self._store.record_decision(
-                DecisionWrite(decision_id, partner.id, body, entry, status)
+                DecisionWrite(decision_id, partner.id, body, entry, status, issued)
             )
         except StoreUnavailable as exc:
             log.error("audit append failed; decision withheld", extra={"decision_id": decision_id})
@@ -175,8 +200,10 @@ class DecisionPipeline:
         t3 = time.perf_counter()
 
         response = dict(body)
-        if jti is not None and status is not None:
-            response["token"] = self._token(partner, compiled, body, pseudonym, jti, status, now)
+        if key is not None and jti is not None and status is not None:
+            response["token"] = self._token(
+                key, partner, compiled, body, pseudonym, jti, status, now
+            )
             self._metrics.tokens_issued.labels(policy.scene).inc()
         t4 = time.perf_counter()
 
@@ -187,8 +214,43 @@ class DecisionPipeline:
         self._metrics.decisions.labels(policy.scene, result.outcome, partner.id).inc()
         return response
 
+    async def recheck_tokens(
+        self, kind: SubjectKind, subject_id: str, policies: PolicySet, today: dt.date
+    ) -> tuple[int, int]:
+        """After a credit change: revoke the subject's live tokens no longer justified.
+
+        A token stays valid while its scene's policy, on fresh records and the
+        token's own request context, still grants every benefit it carries.
+        Returns (tokens checked, tokens revoked).
+        """
+        self._cache.forget(kind, subject_id)
+        live = await self._store.live_tokens(
+            self._pseudonyms.internal(kind, subject_id), int(time.time())
+        )
+        if not live:
+            return 0, 0
+        records = await self._records(kind, subject_id)
+        revoked = 0
+        for token in live:
+            if await self._store.token_status(token.status) != VALID:
+                continue
+            compiled = policies.active(token.scene, today)
+            justified = False
+            if compiled is not None:
+                result = compiled.evaluate(compiled.plan.build(records, token.context, today))
+                granted = {code for code, _ in result.benefits}
+                justified = result.outcome == "granted" and set(token.benefits) <= granted
+            if not justified:
+                await self._store.set_status(token.status, INVALID)
+                self._metrics.tokens_revoked.labels("credit_event").inc()
+                revoked += 1
+        if revoked:
+            log.info("tokens revoked after a credit event", extra={"revoked": revoked})
+        return len(live), revoked
+
     def _token(
         self,
+        key: SigningKey,
         partner: Partner,
         compiled: CompiledPolicy,
         body: dict[str, Any],
@@ -220,4 +282,4 @@ class DecisionPipeline:
                 }
             },
         }
-        return self._signer.sign(claims, BENEFIT_TYP)
+        return self._signer.sign_with(key, claims, BENEFIT_TYP)

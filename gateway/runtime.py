@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from adapters.credit.base import AdapterContext, CreditSource
-from gateway.errors import RateLimited
+from gateway.errors import RateLimited, Unauthenticated
 from gateway.facts.cache import RecordCache
 from gateway.metrics import Metrics
 from gateway.pipeline import DecisionPipeline
@@ -28,7 +28,9 @@ from gateway.store.base import Store
 from gateway.store.embedded import EmbeddedStore
 from gateway.tokens.keys import KeyRing
 from gateway.tokens.signer import Signer
+from gateway.trust.client_keys import load_client_keys
 from gateway.trust.consents import ConsentService
+from gateway.trust.oauth import ACCESS_TOKEN_PREFIX, TokenService, access_token_digest
 from gateway.trust.partners import PartnerRegistry
 from gateway.trust.pseudonyms import Pseudonyms
 
@@ -57,6 +59,7 @@ class Gateway:
     consents: ConsentService
     credit: CreditSource
     pipeline: DecisionPipeline
+    oauth: TokenService
     tz: ZoneInfo
     status_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
 
@@ -64,10 +67,15 @@ class Gateway:
     async def open(cls, settings: Settings, *, credit: CreditSource | None = None) -> Gateway:
         metrics = Metrics()
         policies = load_configured_policies(settings)
-        partners = PartnerRegistry(load_partners(settings.partners_file))
+        partner_list = load_partners(settings.partners_file)
+        partners = PartnerRegistry(partner_list)
+        client_keys = {p.id: load_client_keys(p) for p in partner_list}
         state = settings.state_dir
         state.mkdir(parents=True, exist_ok=True)
         keys = KeyRing.load(state / "keys", create=True)
+        es256 = any(p.token_alg == "ES256" for p in partner_list)  # noqa: S105 - an algorithm
+        if es256 and keys.active("ES256") is None:
+            keys.add("ES256", activate=True)
         pseudonyms = Pseudonyms.load(state / "pseudonym.key", create=True)
         credit_name = settings.credit_source.adapter
         if credit is None:
@@ -113,6 +121,12 @@ class Gateway:
             consents=consents,
             credit=credit,
             pipeline=pipeline,
+            oauth=TokenService(
+                issuer=settings.issuer,
+                partners=partners.by_id,
+                client_keys=client_keys,
+                store=store,
+            ),
             tz=ZoneInfo(settings.timezone),
         )
 
@@ -153,9 +167,34 @@ class Gateway:
         )
         return False, reasons
 
+    def reload_keys(self) -> None:
+        """Re-read the key ring after `xinyi-gateway keys …` changed it."""
+        self.keys = KeyRing.load(self.settings.state_dir / "keys")
+        self.signer.ring = self.keys
+        self.status_cache.clear()
+        log.info("key ring reloaded", extra={"kids": [k.kid for k in self.keys.entries()]})
+
+    def reload(self) -> None:
+        """SIGHUP: policies and keys, each kept as it was if the new one is refused."""
+        self.reload_policies()
+        try:
+            self.reload_keys()
+        except (OSError, ValueError) as exc:
+            log.error(
+                "key ring reload failed; the previous ring keeps serving", extra={"error": str(exc)}
+            )
+
     async def authenticate(self, request: web.Request) -> Partner:
         """Credentials (401), then the partner's rate limit (429), in API.md's order."""
-        partner = self.partners.authenticate(request.headers.get("Authorization"))
+        authorization = request.headers.get("Authorization")
+        credential = self.partners.bearer(authorization)
+        if credential.startswith(ACCESS_TOKEN_PREFIX):
+            record = await self.store.get_access_token(access_token_digest(credential))
+            partner = self.partners.scoped(record.partner, record.scopes) if record else None
+            if partner is None:
+                raise Unauthenticated("the access token is not valid or has expired")
+        else:
+            partner = self.partners.authenticate(authorization)
         limit = partner.rate_limit
         wait = await self.store.rate_limit(f"rl:{partner.id}", limit.per_second, limit.burst)
         if wait > 0:

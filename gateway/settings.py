@@ -60,6 +60,10 @@ class Partner(_Model):
     # SHA-256 hex digests of development API keys; the keys themselves are never stored.
     api_key_sha256: list[str] = Field(default_factory=list)
     allow_api_keys: bool = False
+    # Public keys for private_key_jwt client assertions: inline JWKS, or a JWKS
+    # file (relative to the partners file). Private members are refused.
+    jwks: dict[str, Any] | None = None
+    jwks_file: Path | None = None
     rate_limit: RateLimit = Field(default_factory=RateLimit)
     token_alg: Literal["EdDSA", "ES256"] = "EdDSA"  # noqa: S105 - an algorithm name
     # Partners of one sector share subject pseudonyms; by default every partner is its own.
@@ -210,6 +214,13 @@ def load_settings(
 
 def load_partners(path: Path) -> list[Partner]:
     try:
-        return PartnersFile.model_validate(_read_mapping(path)).partners
+        partners = PartnersFile.model_validate(_read_mapping(path)).partners
     except ValidationError as exc:
         raise ConfigError(_explain(str(path), exc)) from exc
+    base = path.resolve().parent
+    return [
+        p.model_copy(update={"jwks_file": base / p.jwks_file})
+        if p.jwks_file is not None and not p.jwks_file.is_absolute()
+        else p
+        for p in partners
+    ]

@@ -19,11 +19,13 @@ from typing import Any, Literal
 
 __all__ = [
     "AdapterContext",
+    "CreditEvent",
     "CreditRecord",
     "CreditSource",
     "CreditSourceError",
     "RecordStatus",
     "SubjectKind",
+    "UnknownRecord",
 ]
 
 SubjectKind = Literal["person", "enterprise"]
@@ -57,8 +59,23 @@ class CreditRecord:
     title: str | None = None
 
 
+class CreditEvent(StrEnum):
+    """Status changes the upstream platform pushes (API.md "Credit events")."""
+
+    LISTED = "listed"
+    DELISTED = "delisted"
+    REPAIRED = "repaired"
+    OBJECTION_OPENED = "objection_opened"
+    OBJECTION_CLOSED = "objection_closed"
+    RECORD_ADDED = "record_added"
+
+
 class CreditSourceError(Exception):
     """The source could not answer (unreachable, timed out, broken reply)."""
+
+
+class UnknownRecord(CreditSourceError):
+    """An event names a record the source does not hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +104,21 @@ class CreditSource(ABC):
     @abstractmethod
     async def check(self) -> None:
         """Raise :class:`CreditSourceError` unless the source answers (readiness)."""
+
+    async def apply_event(  # noqa: B027 - optional hook
+        self,
+        kind: SubjectKind,
+        subject_id: str,
+        event: CreditEvent,
+        record: CreditRecord | None,
+        record_id: str,
+    ) -> None:
+        """Take in a change the platform pushed.
+
+        A source that reads the platform live already holds the change and does
+        nothing; a source that keeps its own copy (the embedded dataset) applies
+        it. ``record`` is the full record for ``listed`` and ``record_added``.
+        """
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most sources hold nothing
         """Release connections; called once when the gateway stops."""

@@ -17,11 +17,13 @@ import orjson
 
 from adapters.credit.base import (
     AdapterContext,
+    CreditEvent,
     CreditRecord,
     CreditSource,
     CreditSourceError,
     RecordStatus,
     SubjectKind,
+    UnknownRecord,
 )
 
 __all__ = ["SQLiteCreditSource", "write_dataset"]
@@ -51,6 +53,32 @@ _SELECT = (
 )
 
 
+_UPSERT = "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_EVENT_STATUS = {
+    CreditEvent.DELISTED: RecordStatus.EXPIRED,
+    CreditEvent.REPAIRED: RecordStatus.REPAIRED,
+    CreditEvent.OBJECTION_OPENED: RecordStatus.UNDER_OBJECTION,
+    CreditEvent.OBJECTION_CLOSED: RecordStatus.ACTIVE,
+}
+
+
+def _row(kind: SubjectKind, subject_id: str, r: CreditRecord) -> tuple[Any, ...]:
+    return (
+        r.record_id,
+        kind,
+        subject_id,
+        r.type,
+        r.domain,
+        int(r.effective_document),
+        int(r.adverse),
+        r.decided_on.isoformat(),
+        r.publication_until.isoformat() if r.publication_until else None,
+        r.status.value,
+        orjson.dumps(r.value).decode() if r.value is not None else None,
+        r.title,
+    )
+
+
 def write_dataset(path: Path, rows: Iterable[tuple[SubjectKind, str, CreditRecord]]) -> int:
     """Replace the dataset at ``path`` with ``rows``; returns how many were written."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,23 +87,7 @@ def write_dataset(path: Path, rows: Iterable[tuple[SubjectKind, str, CreditRecor
         with conn:
             conn.executescript(_SCHEMA)
             conn.execute("DELETE FROM records")
-            data = [
-                (
-                    r.record_id,
-                    kind,
-                    subject_id,
-                    r.type,
-                    r.domain,
-                    int(r.effective_document),
-                    int(r.adverse),
-                    r.decided_on.isoformat(),
-                    r.publication_until.isoformat() if r.publication_until else None,
-                    r.status.value,
-                    orjson.dumps(r.value).decode() if r.value is not None else None,
-                    r.title,
-                )
-                for kind, subject_id, r in rows
-            ]
+            data = [_row(kind, subject_id, r) for kind, subject_id, r in rows]
             conn.executemany(
                 "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", data
             )
@@ -134,6 +146,44 @@ class SQLiteCreditSource(CreditSource):
             self._connection().execute("SELECT 1 FROM records LIMIT 1").fetchall()
         except sqlite3.Error as exc:
             raise CreditSourceError(f"credit dataset is not readable: {exc}") from exc
+
+    async def apply_event(
+        self,
+        kind: SubjectKind,
+        subject_id: str,
+        event: CreditEvent,
+        record: CreditRecord | None,
+        record_id: str,
+    ) -> None:
+        # The embedded dataset is the platform's copy here, so events change it.
+        try:
+            conn = sqlite3.connect(self._path)
+            try:
+                with conn:
+                    if event in (CreditEvent.LISTED, CreditEvent.RECORD_ADDED):
+                        if record is None:
+                            raise CreditSourceError(f"a {event} event needs the record")
+                        conn.execute(
+                            _UPSERT,
+                            _row(kind, subject_id, record),
+                        )
+                    else:
+                        status = _EVENT_STATUS[event]
+                        if event is CreditEvent.OBJECTION_CLOSED and record is not None:
+                            status = record.status  # the objection's outcome
+                        cur = conn.execute(
+                            "UPDATE records SET status = ? WHERE record_id = ?"
+                            " AND subject_kind = ? AND subject_id = ?",
+                            (status.value, record_id, kind, subject_id),
+                        )
+                        if cur.rowcount == 0:
+                            raise UnknownRecord(
+                                "the event names a record the dataset does not hold"
+                            )
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise CreditSourceError(f"credit dataset update failed: {exc}") from exc
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -57,6 +57,7 @@ async def create_consent(request: web.Request) -> web.Response:
         purpose=body.purpose,
         expires_at=body.expires_at,
         now=gw.now(),
+        created_by=caller.id,
     )
     return json_response(
         {
@@ -75,6 +76,10 @@ async def revoke_consent(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     caller = await gw.authenticate(request)
     gw.partners.require_kind(caller, "platform")
-    if not await gw.store.revoke_consent(request.match_info["consent_id"], gw.now()):
+    consent_id = request.match_info["consent_id"]
+    consent = await gw.store.get_consent(consent_id)
+    # Only the platform that recorded a consent may revoke it; to others it does not exist.
+    if consent is None or (consent.created_by not in (None, caller.id)):
         raise NotFound("no such consent")
+    await gw.store.revoke_consent(consent_id, gw.now())
     return web.Response(status=204)

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+)
 
 from gateway.errors import FieldError
 
 __all__ = [
     "ConsentBody",
+    "CreditEventBody",
     "DecisionBody",
     "FeedbackBody",
     "Subject",
@@ -47,6 +57,27 @@ class ConsentBody(_Body):
     scenes: list[str] = Field(min_length=1, max_length=16)
     purpose: str = Field(pattern=_NAME)
     expires_at: AwareDatetime
+
+
+class EventRecord(_Body):
+    record_id: str = Field(min_length=1, max_length=128)
+    type: str | None = Field(None, max_length=64)
+    domain: str | None = Field(None, max_length=64)
+    effective_document: StrictBool = False
+    adverse: StrictBool = True
+    decided_on: dt.date | None = None
+    publication_until: dt.date | None = None
+    status: Literal["active", "repaired", "expired", "under_objection"] = "active"
+    value: StrictBool | StrictInt | float | str | None = None
+    title: str | None = Field(None, max_length=256)
+
+
+class CreditEventBody(_Body):
+    subject: Subject
+    event: Literal[
+        "listed", "delisted", "repaired", "objection_opened", "objection_closed", "record_added"
+    ]
+    record: EventRecord
 
 
 def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:

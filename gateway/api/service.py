@@ -33,7 +33,7 @@ async def readyz(request: web.Request) -> web.Response:
         await gw.store.check()
     except StoreUnavailable as exc:
         failing["store"] = str(exc)
-    if gw.keys.active is None:
+    if gw.keys.active("EdDSA") is None:
         failing["keys"] = "no active signing key"
     if not gw.policies.active_all(gw.today()):
         failing["policies"] = "no policy is in effect today"

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "AccessToken",
     "AuditEntry",
     "AuditRecord",
     "Consent",
     "DecisionWrite",
+    "IssuedToken",
     "StatusRef",
     "Store",
     "StoreUnavailable",
@@ -38,6 +40,7 @@ class Consent:
     expires_at: dt.datetime
     created_at: dt.datetime
     revoked_at: dt.datetime | None = None
+    created_by: str | None = None  # the platform partner that recorded it
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +81,50 @@ class StatusRef:
 
 
 @dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """What the gateway keeps of a benefit token: enough to re-check and revoke it."""
+
+    jti: str
+    decision_id: str
+    partner: str
+    scene: str
+    purpose: str
+    subject_key: str  # keyed hash of the subject id
+    kid: str
+    status: StatusRef
+    expires: int  # epoch seconds
+    context: dict[str, Any]
+    benefits: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        d["status"] = {"list_id": self.status.list_id, "index": self.status.index}
+        d["benefits"] = list(self.benefits)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> IssuedToken:
+        status = StatusRef(d["status"]["list_id"], d["status"]["index"])
+        return cls(**{**d, "status": status, "benefits": tuple(d.get("benefits", ()))})
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    partner: str
+    scopes: tuple[str, ...]
+    expires: float  # epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
 class DecisionWrite:
-    """A decision, its audit entry and its token status slot: written all or nothing."""
+    """A decision, its audit entry and its token's status slot: written all or nothing."""
 
     decision_id: str
     partner: str
     body: dict[str, Any]
     audit: AuditEntry
     status: StatusRef | None
+    token: IssuedToken | None = None
 
 
 class Store(ABC):
@@ -144,3 +183,26 @@ class Store(ABC):
 
     @abstractmethod
     async def audit_records(self, after_seq: int, limit: int) -> list[AuditRecord]: ...
+
+    # -- issued tokens -------------------------------------------------------------
+    @abstractmethod
+    async def token_status(self, ref: StatusRef) -> int: ...
+
+    @abstractmethod
+    async def live_tokens(self, subject_key: str, now: int) -> list[IssuedToken]:
+        """Unexpired tokens issued on a subject."""
+
+    @abstractmethod
+    async def tokens_signed_by(self, kid: str, now: int) -> list[IssuedToken]:
+        """Unexpired tokens signed with a key (for an emergency rotation)."""
+
+    # -- OAuth -------------------------------------------------------------------------
+    @abstractmethod
+    async def claim_once(self, key: str, ttl_s: float) -> bool:
+        """True the first time ``key`` is claimed within its TTL (the replay cache)."""
+
+    @abstractmethod
+    async def put_access_token(self, digest: str, token: AccessToken) -> None: ...
+
+    @abstractmethod
+    async def get_access_token(self, digest: str) -> AccessToken | None: ...

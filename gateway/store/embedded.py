@@ -22,9 +22,11 @@ import orjson
 
 from gateway.audit.chain import GENESIS, link_hash
 from gateway.store.base import (
+    AccessToken,
     AuditRecord,
     Consent,
     DecisionWrite,
+    IssuedToken,
     StatusRef,
     Store,
     StoreUnavailable,
@@ -67,6 +69,19 @@ CREATE TABLE IF NOT EXISTS consents (
     consent_id TEXT PRIMARY KEY,
     body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tokens (
+    jti TEXT PRIMARY KEY,
+    subject_key TEXT NOT NULL,
+    kid TEXT NOT NULL,
+    expires INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tokens_by_subject ON tokens (subject_key, expires);
+CREATE INDEX IF NOT EXISTS tokens_by_kid ON tokens (kid, expires);
+CREATE TABLE IF NOT EXISTS replay (
+    key TEXT PRIMARY KEY,
+    expires REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS status_entries (
     list_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
@@ -88,6 +103,7 @@ def _consent_json(c: Consent) -> str:
             "expires_at": c.expires_at.isoformat(),
             "created_at": c.created_at.isoformat(),
             "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
+            "created_by": c.created_by,
         }
     ).decode()
 
@@ -104,11 +120,16 @@ def _consent_from(raw: str) -> Consent:
         expires_at=dt.datetime.fromisoformat(d["expires_at"]),
         created_at=dt.datetime.fromisoformat(d["created_at"]),
         revoked_at=dt.datetime.fromisoformat(d["revoked_at"]) if d["revoked_at"] else None,
+        created_by=d.get("created_by"),
     )
 
 
 class _StatusList:
     __slots__ = ("allocated", "bits")
+
+    def get(self, index: int) -> int:
+        byte, shift = divmod(index, 4)
+        return (self.bits[byte] >> (shift * 2)) & 0b11
 
     def __init__(self) -> None:
         self.bits = bytearray(STATUS_LIST_SIZE // 4)
@@ -134,6 +155,7 @@ class EmbeddedStore(Store):
         self._tat: dict[str, float] = {}
         self._lists: dict[str, _StatusList] = {}
         self._current_list = ""
+        self._access: dict[str, AccessToken] = {}
 
     # -- life cycle -------------------------------------------------------------
     async def open(self) -> None:
@@ -274,6 +296,20 @@ class EmbeddedStore(Store):
                     (write.decision_id, write.partner, orjson.dumps(write.body).decode()),
                 )
             )
+            if write.token is not None:
+                t = write.token
+                statements.append(
+                    (
+                        "INSERT INTO tokens VALUES (?, ?, ?, ?, ?)",
+                        (
+                            t.jti,
+                            t.subject_key,
+                            t.kid,
+                            t.expires,
+                            orjson.dumps(t.as_dict()).decode(),
+                        ),
+                    )
+                )
             if write.status is not None:
                 statements.append(
                     (
@@ -344,6 +380,57 @@ class EmbeddedStore(Store):
             (after_seq, limit),
         ).fetchall()
         return [AuditRecord(int(s), orjson.loads(e), str(p), str(h)) for s, e, p, h in rows]
+
+    # -- issued tokens --------------------------------------------------------------------
+    async def token_status(self, ref: StatusRef) -> int:
+        slist = self._lists.get(ref.list_id)
+        return slist.get(ref.index) if slist else 0
+
+    def _tokens(self, where: str, value: str, now: int) -> list[IssuedToken]:
+        assert self._rconn is not None
+        rows = self._rconn.execute(
+            f"SELECT body FROM tokens WHERE {where} = ? AND expires > ?",  # noqa: S608 - fixed column names
+            (value, now),
+        ).fetchall()
+        return [IssuedToken.from_dict(orjson.loads(raw)) for (raw,) in rows]
+
+    async def live_tokens(self, subject_key: str, now: int) -> list[IssuedToken]:
+        return self._tokens("subject_key", subject_key, now)
+
+    async def tokens_signed_by(self, kid: str, now: int) -> list[IssuedToken]:
+        return self._tokens("kid", kid, now)
+
+    # -- OAuth ----------------------------------------------------------------------------
+    async def claim_once(self, key: str, ttl_s: float) -> bool:
+        # Durable, so a replayed client assertion stays refused across a restart.
+        now = time.time()
+
+        def claim() -> bool:
+            conn = self._wconn
+            assert conn is not None
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("DELETE FROM replay WHERE expires < ?", (now,))
+                cur = conn.execute("INSERT OR IGNORE INTO replay VALUES (?, ?)", (key, now + ttl_s))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return cur.rowcount == 1
+
+        claimed: bool = await self._in_writer(claim)
+        return claimed
+
+    async def put_access_token(self, digest: str, token: AccessToken) -> None:
+        # Access tokens live in memory: after a restart partners simply exchange again.
+        now = time.time()
+        if len(self._access) > 10_000:
+            self._access = {k: v for k, v in self._access.items() if v.expires > now}
+        self._access[digest] = token
+
+    async def get_access_token(self, digest: str) -> AccessToken | None:
+        token = self._access.get(digest)
+        return token if token is not None and token.expires > time.time() else None
 
 
 def _consent_fields(c: Consent) -> dict[str, Any]:

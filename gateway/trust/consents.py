@@ -32,6 +32,7 @@ class ConsentService:
         purpose: str,
         expires_at: dt.datetime,
         now: dt.datetime,
+        created_by: str | None = None,
     ) -> Consent:
         if expires_at <= now:
             raise InvalidRequest(
@@ -54,6 +55,7 @@ class ConsentService:
             purpose=purpose,
             expires_at=expires_at,
             created_at=now,
+            created_by=created_by,
         )
         await self._store.put_consent(consent)
         return consent

@@ -28,6 +28,7 @@ def new_api_key() -> str:
 class PartnerRegistry:
     def __init__(self, partners: Iterable[Partner]) -> None:
         self.by_id = {p.id: p for p in partners}
+        # Only partners whose configuration allows API keys can use one (development).
         self._by_key = {
             digest: p
             for p in self.by_id.values()
@@ -35,16 +36,38 @@ class PartnerRegistry:
             for digest in p.api_key_sha256
         }
 
-    def authenticate(self, authorization: str | None) -> Partner:
+        self._scoped: dict[tuple[str, tuple[str, ...]], Partner] = {}
+
+    @staticmethod
+    def bearer(authorization: str | None) -> str:
+        """The credential of an ``Authorization: Bearer`` header, or Unauthenticated."""
         if not authorization:
             raise Unauthenticated("send Authorization: Bearer <access token or API key>")
         scheme, _, credential = authorization.partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
             raise Unauthenticated("the Authorization header must use the Bearer scheme")
-        partner = self._by_key.get(hash_api_key(credential.strip()))
+        return credential.strip()
+
+    def authenticate(self, authorization: str | None) -> Partner:
+        """The partner a development API key belongs to."""
+        partner = self._by_key.get(hash_api_key(self.bearer(authorization)))
         if partner is None:
             raise Unauthenticated("the credential is not valid")
         return partner
+
+    def scoped(self, partner_id: str, scopes: tuple[str, ...]) -> Partner | None:
+        """The partner's contract narrowed to an access token's scopes (cached)."""
+        key = (partner_id, scopes)
+        cached = self._scoped.get(key)
+        if cached is None:
+            partner = self.by_id.get(partner_id)
+            if partner is None:
+                return None
+            cached = partner.model_copy(
+                update={"scenes": [s for s in partner.scenes if s in scopes]}
+            )
+            self._scoped[key] = cached
+        return cached
 
     @staticmethod
     def require_kind(partner: Partner, *kinds: str) -> None:

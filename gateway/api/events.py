@@ -1,0 +1,99 @@
+"""Credit events from the upstream platform (API.md "Credit events")."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from adapters.credit.base import (
+    CreditEvent,
+    CreditRecord,
+    CreditSourceError,
+    RecordStatus,
+    UnknownRecord,
+)
+from gateway.api.http import json_response, read_json, require_object
+from gateway.api.keys import GATEWAY
+from gateway.api.schemas import CreditEventBody, EventRecord, field_errors
+from gateway.errors import DependencyUnavailable, FieldError, InvalidRequest
+from gateway.identifiers import InvalidIdentifier, validate_subject_id
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+log = logging.getLogger("xinyi.events")
+
+
+def _full_record(r: EventRecord) -> CreditRecord:
+    if r.type is None or r.domain is None or r.decided_on is None:
+        missing = [name for name in ("type", "domain", "decided_on") if getattr(r, name) is None]
+        raise InvalidRequest(
+            "a new record needs its type, domain and decision date",
+            errors=[FieldError(f"/record/{name}", "required for this event") for name in missing],
+        )
+    return CreditRecord(
+        record_id=r.record_id,
+        type=r.type,
+        domain=r.domain,
+        effective_document=r.effective_document,
+        adverse=r.adverse,
+        decided_on=r.decided_on,
+        publication_until=r.publication_until,
+        status=RecordStatus(r.status),
+        value=r.value,
+        title=r.title,
+    )
+
+
+@routes.post("/v1/events/credit")
+async def credit_event(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    caller = await gw.authenticate(request)
+    gw.partners.require_kind(caller, "platform")
+    data = require_object(await read_json(request))
+    try:
+        body = CreditEventBody.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(
+            "the event does not match the schema", errors=field_errors(exc)
+        ) from None
+    try:
+        subject_id = validate_subject_id(body.subject.kind, body.subject.id)
+    except InvalidIdentifier as exc:
+        raise InvalidRequest(
+            "invalid subject", errors=[FieldError("/subject/id", str(exc))]
+        ) from None
+    event = CreditEvent(body.event)
+    adds = event in (CreditEvent.LISTED, CreditEvent.RECORD_ADDED)
+    record = _full_record(body.record) if adds else None
+    if event is CreditEvent.OBJECTION_CLOSED:
+        record = CreditRecord(
+            record_id=body.record.record_id,
+            type="",
+            domain="",
+            effective_document=False,
+            adverse=True,
+            decided_on=gw.today(),
+            publication_until=None,
+            status=RecordStatus(body.record.status),
+        )
+    try:
+        await gw.credit.apply_event(
+            body.subject.kind, subject_id, event, record, body.record.record_id
+        )
+    except UnknownRecord:
+        raise InvalidRequest(
+            "no such record",
+            errors=[FieldError("/record/record_id", "the source holds no such record")],
+        ) from None
+    except CreditSourceError as exc:
+        raise DependencyUnavailable(f"the credit source did not take the event: {exc}") from exc
+    checked, revoked = await gw.pipeline.recheck_tokens(
+        body.subject.kind, subject_id, gw.policies, gw.today()
+    )
+    log.info("credit event applied", extra={"event": event.value, "revoked": revoked})
+    return json_response(
+        {"event": event.value, "tokens_checked": checked, "tokens_revoked": revoked}, status=202
+    )
