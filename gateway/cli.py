@@ -6,6 +6,7 @@ xinyi-gateway policy test [--dir DIR]
 xinyi-gateway policy explain SCENE --facts FILE.json [--as-of DATE] [--dir DIR]
 xinyi-gateway policy bundle build [--dir DIR] --out FILE | sign FILE --key PEM
                           | verify FILE --keys JWKS | keygen --key PEM --jwks JWKS
+xinyi-gateway keys list|add [--alg EdDSA|ES256]|activate KID|retire KID [--state-dir DIR]
 xinyi-gateway audit verify [--state-dir DIR | --store URL]
 """
 
@@ -218,6 +219,33 @@ def _bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys(args: argparse.Namespace) -> int:
+    from gateway.tokens.keys import KeyRing, KeyRingError
+
+    ring = KeyRing.load(Path(args.state_dir or ".xinyi-state").resolve() / "keys")
+    try:
+        if args.keys_command == "add":
+            key = ring.add(args.alg)
+            print(f"published {key.alg} key {key.kid}; activate it after partners refresh the JWKS")
+        elif args.keys_command == "activate":
+            key = ring.activate(args.kid)
+            print(f"{key.kid} now signs {key.alg} tokens")
+        elif args.keys_command == "retire":
+            key = ring.retire(args.kid)
+            print(f"{key.kid} retired")
+    except KeyRingError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.keys_command == "list":
+        for key in ring.entries():
+            until = f" verify_until={key.verify_until:%Y-%m-%d}" if key.verify_until else ""
+            print(f"{key.kid}  {key.alg:5}  {key.status:9}  created={key.created:%Y-%m-%d}{until}")
+    else:
+        # The running gateway holds the ring in memory: SIGHUP (or the admin API) reloads it.
+        print("send SIGHUP to the running gateway to apply", file=sys.stderr)
+    return 0
+
+
 def _audit_verify(args: argparse.Namespace) -> int:
     from gateway.audit.verify import verify_store
 
@@ -280,6 +308,20 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument("--jwks", required=True, help="where to write the public JWKS")
     for command in (build, sign, verify_bundle, keygen):
         command.set_defaults(run=_bundle)
+
+    keys = sub.add_parser("keys", help="the token signing key ring").add_subparsers(
+        dest="keys_command", required=True
+    )
+    key_list = keys.add_parser("list", help="every key with its state")
+    key_add = keys.add_parser("add", help="publish a new key (not signing yet)")
+    key_add.add_argument("--alg", choices=["EdDSA", "ES256"], default="EdDSA")
+    key_activate = keys.add_parser("activate", help="sign with a published key from now on")
+    key_activate.add_argument("kid")
+    key_retire = keys.add_parser("retire", help="drop a key once its tokens have expired")
+    key_retire.add_argument("kid")
+    for command in (key_list, key_add, key_activate, key_retire):
+        command.add_argument("--state-dir", help="state directory (default ./.xinyi-state)")
+        command.set_defaults(run=_keys)
 
     audit = sub.add_parser("audit", help="audit trail tools").add_subparsers(
         dest="audit_command", required=True

@@ -1,12 +1,16 @@
-"""Administration (API.md): reload the policy set, for operator partners."""
+"""Administration (API.md): policy reload and the signing key ring, for operator partners."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
-from gateway.api.http import json_response
+from gateway.api.http import json_response, read_json, require_object
 from gateway.api.keys import GATEWAY
-from gateway.errors import PolicyRefused
+from gateway.errors import FieldError, InvalidRequest, NotFound, PolicyRefused, ProblemError
+from gateway.tokens.keys import KeyRingError, SigningKey
+from gateway.tokens.status_list import INVALID
 
 __all__ = ["routes"]
 
@@ -26,3 +30,98 @@ async def reload_policies(request: web.Request) -> web.Response:
             extra={"reasons": reasons, "policy_set": gw.policies.hash},
         )
     return json_response({"policy_set": gw.policies.hash, "scenes": sorted(gw.policies.by_scene)})
+
+
+def _key_view(key: SigningKey) -> dict[str, Any]:
+    return {
+        "kid": key.kid,
+        "alg": key.alg,
+        "status": key.status,
+        "created": key.created.isoformat(timespec="seconds"),
+        "active_since": key.active_since.isoformat(timespec="seconds")
+        if key.active_since
+        else None,
+        "verify_until": key.verify_until.isoformat(timespec="seconds")
+        if key.verify_until
+        else None,
+    }
+
+
+async def _operator_body(request: web.Request) -> dict[str, Any]:
+    gw = request.app[GATEWAY]
+    caller = await gw.authenticate(request)
+    gw.partners.require_kind(caller, "operator")
+    if not request.can_read_body:
+        return {}
+    data = require_object(await read_json(request))
+    unknown = sorted(set(data) - {"alg", "force"})
+    if unknown:
+        raise InvalidRequest(
+            "unknown fields",
+            errors=[FieldError(f"/{name}", "not a known field") for name in unknown],
+        )
+    if "force" in data and not isinstance(data["force"], bool):
+        raise InvalidRequest(
+            "force is a boolean", errors=[FieldError("/force", "must be a boolean")]
+        )
+    return data
+
+
+@routes.get("/v1/admin/keys")
+async def list_keys(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    caller = await gw.authenticate(request)
+    gw.partners.require_kind(caller, "operator", "auditor")
+    return json_response({"keys": [_key_view(k) for k in gw.keys.entries()]})
+
+
+@routes.post("/v1/admin/keys")
+async def add_key(request: web.Request) -> web.Response:
+    data = await _operator_body(request)
+    alg = data.get("alg", "EdDSA")
+    if alg not in ("EdDSA", "ES256"):
+        raise InvalidRequest("unsupported alg", errors=[FieldError("/alg", "EdDSA or ES256")])
+    gw = request.app[GATEWAY]
+    key = gw.keys.add(alg)
+    return json_response(_key_view(key), status=201)
+
+
+def _ring_error(exc: KeyRingError) -> ProblemError:
+    return ProblemError(str(exc), code="key_state_conflict", status=409)
+
+
+@routes.post("/v1/admin/keys/{kid}/activate")
+async def activate_key(request: web.Request) -> web.Response:
+    data = await _operator_body(request)
+    gw = request.app[GATEWAY]
+    kid = request.match_info["kid"]
+    if gw.keys.get(kid) is None:
+        raise NotFound("no such key")
+    try:
+        key = gw.keys.activate(kid, force=bool(data.get("force", False)))
+    except KeyRingError as exc:
+        raise _ring_error(exc) from None
+    return json_response(_key_view(key))
+
+
+@routes.post("/v1/admin/keys/{kid}/retire")
+async def retire_key(request: web.Request) -> web.Response:
+    data = await _operator_body(request)
+    gw = request.app[GATEWAY]
+    kid = request.match_info["kid"]
+    if gw.keys.get(kid) is None:
+        raise NotFound("no such key")
+    force = bool(data.get("force", False))
+    try:
+        key = gw.keys.retire(kid, force=force)
+    except KeyRingError as exc:
+        raise _ring_error(exc) from None
+    gw.status_cache.clear()
+    revoked = 0
+    if force:
+        # Emergency rotation: whatever the key signed must stop being honoured now.
+        for token in await gw.store.tokens_signed_by(kid, int(gw.now().timestamp())):
+            await gw.store.set_status(token.status, INVALID)
+            revoked += 1
+        gw.metrics.tokens_revoked.labels("key_retired").inc(revoked)
+    return json_response({**_key_view(key), "tokens_revoked": revoked})

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic.json_schema import models_json_schema
 
-from gateway.api.schemas import ConsentBody, DecisionBody, FeedbackBody
+from gateway.api.schemas import ConsentBody, CreditEventBody, DecisionBody, FeedbackBody
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway
@@ -140,9 +140,201 @@ _AUTH_ERRORS = {
 }
 
 
+_OAUTH_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "string",
+            "enum": [
+                "invalid_request",
+                "invalid_client",
+                "invalid_grant",
+                "invalid_scope",
+                "unsupported_grant_type",
+            ],
+        },
+        "error_description": {"type": "string"},
+    },
+}
+
+
+def _path_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _operator_post(summary: str, params: list[dict[str, Any]], bearer: Any) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "security": bearer,
+            "parameters": params,
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                "alg": {"type": "string", "enum": ["EdDSA", "ES256"]},
+                                "force": {"type": "boolean"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": _json({"type": "object"}),
+                "201": _json({"type": "object"}, "key published"),
+                **_AUTH_ERRORS,
+                "403": _problem("operator partners only (forbidden_kind)"),
+                "404": _problem("no such key"),
+                "409": _problem("the key's state does not allow this (key_state_conflict)"),
+                "422": _problem("invalid fields"),
+            },
+        }
+    }
+
+
+def _trust_paths(bearer: Any, write_errors: dict[str, Any]) -> dict[str, Any]:
+    form = {
+        "type": "object",
+        "required": ["grant_type", "client_assertion_type", "client_assertion"],
+        "properties": {
+            "grant_type": {"type": "string", "const": "client_credentials"},
+            "client_assertion_type": {
+                "type": "string",
+                "const": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            },
+            "client_assertion": {"type": "string", "description": "JWT signed by the partner"},
+            "client_id": {"type": "string"},
+            "scope": {"type": "string"},
+        },
+    }
+    oauth_error = {"content": {"application/json": {"schema": _OAUTH_ERROR}}}
+    return {
+        "/oauth/token": {
+            "post": {
+                "summary": "Trade a signed client assertion for an access token (RFC 7523)",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/x-www-form-urlencoded": {"schema": form}},
+                },
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["access_token", "token_type", "expires_in"],
+                            "properties": {
+                                "access_token": {"type": "string"},
+                                "token_type": {"type": "string", "const": "Bearer"},
+                                "expires_in": {"type": "integer"},
+                                "scope": {"type": "string"},
+                            },
+                        }
+                    ),
+                    "400": {"description": "invalid request, grant or scope", **oauth_error},
+                    "401": {"description": "invalid client", **oauth_error},
+                },
+            }
+        },
+        "/.well-known/oauth-authorization-server": {
+            "get": {
+                "summary": "RFC 8414 authorization server metadata",
+                "responses": {"200": _json({"type": "object", "required": ["issuer"]})},
+            }
+        },
+        "/v1/tokens/introspect": {
+            "post": {
+                "summary": "Is a benefit token active? Only its audience learns (RFC 7662)",
+                "security": bearer,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["token"],
+                                "properties": {"token": {"type": "string"}},
+                            }
+                        },
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"token": {"type": "string"}},
+                            }
+                        },
+                    },
+                },
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["active"],
+                            "properties": {"active": {"type": "boolean"}},
+                        }
+                    ),
+                    **_AUTH_ERRORS,
+                    **write_errors,
+                },
+            }
+        },
+        "/v1/events/credit": {
+            "post": {
+                "summary": "A credit status change from the upstream platform (platform partners)",
+                "security": bearer,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("CreditEventBody")}},
+                },
+                "responses": {
+                    "202": _json({"type": "object"}, "applied; live tokens re-checked"),
+                    **_AUTH_ERRORS,
+                    "403": _problem("platform partners only (forbidden_kind)"),
+                    **write_errors,
+                    "503": _problem("the credit source did not take the event"),
+                },
+            }
+        },
+        "/v1/admin/policies/reload": {
+            "post": {
+                "summary": "Reload the policy set atomically (operator partners)",
+                "security": bearer,
+                "responses": {
+                    "200": _json({"type": "object", "required": ["policy_set"]}),
+                    **_AUTH_ERRORS,
+                    "403": _problem("operator partners only (forbidden_kind)"),
+                    "409": _problem("the new set was refused (policy_refused, with reasons[])"),
+                },
+            }
+        },
+        "/v1/admin/keys": {
+            "get": {
+                "summary": "The signing key ring (operator and auditor partners)",
+                "security": bearer,
+                "responses": {
+                    "200": _json({"type": "object", "required": ["keys"]}),
+                    **_AUTH_ERRORS,
+                    "403": _problem("operator or auditor partners only (forbidden_kind)"),
+                },
+            },
+            **_operator_post("Publish a new signing key (not signing yet)", [], bearer),
+        },
+        "/v1/admin/keys/{kid}/activate": _operator_post(
+            "Sign with a published key from now on", [_path_param("kid")], bearer
+        ),
+        "/v1/admin/keys/{kid}/retire": _operator_post(
+            "Drop a key from the JWKS; with force, revoke every token it signed",
+            [_path_param("kid")],
+            bearer,
+        ),
+    }
+
+
 def build_document(gateway: Gateway) -> dict[str, Any]:
     _, defs = models_json_schema(
-        [(m, "validation") for m in (DecisionBody, FeedbackBody, ConsentBody)],
+        [(m, "validation") for m in (DecisionBody, FeedbackBody, ConsentBody, CreditEventBody)],
         ref_template=_REF,
     )
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
@@ -341,6 +533,7 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
             }
         },
     }
+    paths.update(_trust_paths(bearer, write_errors))
     return {
         "openapi": "3.1.0",
         "info": {
