@@ -43,7 +43,14 @@ def open_store(url: str) -> Store:
     """The backend a store URL names."""
     if url.startswith("sqlite:///"):
         return EmbeddedStore(Path(url.removeprefix("sqlite://")))
-    raise ValueError(f"unsupported store URL scheme in {url.split('://')[0]!r}; use sqlite:///PATH")
+    if url.startswith(("redis://", "rediss://", "redis+cluster://")):
+        from gateway.store.redis import RedisStore
+
+        return RedisStore(url)
+    raise ValueError(
+        f"unsupported store URL scheme {url.split('://')[0]!r}: use sqlite:///PATH, "
+        "redis://HOST:PORT/DB or redis+cluster://HOST:PORT,HOST:PORT"
+    )
 
 
 @dataclass

@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 __all__ = [
     "AccessToken",
     "AuditEntry",
@@ -22,6 +24,8 @@ __all__ = [
     "StatusRef",
     "Store",
     "StoreUnavailable",
+    "consent_from_json",
+    "consent_to_json",
 ]
 
 
@@ -125,6 +129,39 @@ class DecisionWrite:
     audit: AuditEntry
     status: StatusRef | None
     token: IssuedToken | None = None
+
+
+def consent_to_json(c: Consent) -> str:
+    return orjson.dumps(
+        {
+            "consent_id": c.consent_id,
+            "subject_kind": c.subject_kind,
+            "subject_key": c.subject_key,
+            "partner": c.partner,
+            "scenes": list(c.scenes),
+            "purpose": c.purpose,
+            "expires_at": c.expires_at.isoformat(),
+            "created_at": c.created_at.isoformat(),
+            "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
+            "created_by": c.created_by,
+        }
+    ).decode()
+
+
+def consent_from_json(raw: str | bytes) -> Consent:
+    d = orjson.loads(raw)
+    return Consent(
+        consent_id=d["consent_id"],
+        subject_kind=d["subject_kind"],
+        subject_key=d["subject_key"],
+        partner=d["partner"],
+        scenes=tuple(d["scenes"]),
+        purpose=d["purpose"],
+        expires_at=dt.datetime.fromisoformat(d["expires_at"]),
+        created_at=dt.datetime.fromisoformat(d["created_at"]),
+        revoked_at=dt.datetime.fromisoformat(d["revoked_at"]) if d["revoked_at"] else None,
+        created_by=d.get("created_by"),
+    )
 
 
 class Store(ABC):

@@ -30,6 +30,8 @@ from gateway.store.base import (
     StatusRef,
     Store,
     StoreUnavailable,
+    consent_from_json,
+    consent_to_json,
 )
 from gateway.store.batching import GroupCommit
 
@@ -91,39 +93,6 @@ CREATE TABLE IF NOT EXISTS status_entries (
 """
 
 
-def _consent_json(c: Consent) -> str:
-    return orjson.dumps(
-        {
-            "consent_id": c.consent_id,
-            "subject_kind": c.subject_kind,
-            "subject_key": c.subject_key,
-            "partner": c.partner,
-            "scenes": list(c.scenes),
-            "purpose": c.purpose,
-            "expires_at": c.expires_at.isoformat(),
-            "created_at": c.created_at.isoformat(),
-            "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
-            "created_by": c.created_by,
-        }
-    ).decode()
-
-
-def _consent_from(raw: str) -> Consent:
-    d = orjson.loads(raw)
-    return Consent(
-        consent_id=d["consent_id"],
-        subject_kind=d["subject_kind"],
-        subject_key=d["subject_key"],
-        partner=d["partner"],
-        scenes=tuple(d["scenes"]),
-        purpose=d["purpose"],
-        expires_at=dt.datetime.fromisoformat(d["expires_at"]),
-        created_at=dt.datetime.fromisoformat(d["created_at"]),
-        revoked_at=dt.datetime.fromisoformat(d["revoked_at"]) if d["revoked_at"] else None,
-        created_by=d.get("created_by"),
-    )
-
-
 class _StatusList:
     __slots__ = ("allocated", "bits")
 
@@ -165,7 +134,7 @@ class EmbeddedStore(Store):
         self._rconn = sqlite3.connect(self._path, check_same_thread=False)
         self._commit = GroupCommit(self._flush_decisions)
         for (raw,) in self._rconn.execute("SELECT body FROM consents"):
-            consent = _consent_from(raw)
+            consent = consent_from_json(raw)
             self._consents[consent.consent_id] = consent
         row = self._rconn.execute(
             "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
@@ -245,7 +214,12 @@ class EmbeddedStore(Store):
     async def put_consent(self, consent: Consent) -> None:
         await self._in_writer(
             self._transaction,
-            [("INSERT INTO consents VALUES (?, ?)", (consent.consent_id, _consent_json(consent)))],
+            [
+                (
+                    "INSERT INTO consents VALUES (?, ?)",
+                    (consent.consent_id, consent_to_json(consent)),
+                )
+            ],
         )
         self._consents[consent.consent_id] = consent
 
@@ -264,7 +238,7 @@ class EmbeddedStore(Store):
             [
                 (
                     "UPDATE consents SET body = ? WHERE consent_id = ?",
-                    (_consent_json(revoked), consent_id),
+                    (consent_to_json(revoked), consent_id),
                 )
             ],
         )

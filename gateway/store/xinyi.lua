@@ -1,0 +1,86 @@
+#!lua name=xinyi
+-- Server-side pieces of the Redis store (gateway/store/redis.py). Functions,
+-- not EVALSHA scripts, because redis-py's cluster pipelines accept FCALL.
+
+-- Large integers through tostring() turn into "1.7e+15": format them whole.
+local function int(n)
+  return string.format('%.0f', n)
+end
+
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- GCRA. KEYS[1] the bucket; ARGV: interval (µs), burst. Returns 0 when the
+-- request may pass, else the µs to wait. Redis's clock, so replicas agree.
+local function rate(keys, args)
+  local now = now_us()
+  local interval = tonumber(args[1])
+  local burst = tonumber(args[2])
+  local tat = tonumber(redis.call('GET', keys[1]) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local excess = new_tat - now - interval * burst
+  if excess > 0 then
+    return int(excess)
+  end
+  redis.call('SET', keys[1], int(new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+  return 0
+end
+
+-- Append a batch of audit records with their decisions and tokens, all or nothing.
+-- The client computed the hash chain from the head it knows (SHA-256 is not
+-- available here); the batch is taken only if that head is still the head.
+-- KEYS: head, log, lists registry, then per record: decision, token, subject index, kid index.
+-- ARGV: expected seq, expected hash, genesis, n, new seq, new hash, then per record:
+--       record json, decision json, token json ('' when none), jti, expires (s), list id.
+-- Returns {1, seq, hash} when appended, {2, …} when this batch was already written
+-- (a retry after a lost reply), {0, seq, hash} with the real head when it moved.
+local function append(keys, args)
+  local seq = redis.call('HGET', keys[1], 'seq') or '0'
+  local head = redis.call('HGET', keys[1], 'hash') or args[3]
+  if redis.call('EXISTS', keys[4]) == 1 then
+    return {2, seq, head}
+  end
+  if seq ~= args[1] or head ~= args[2] then
+    return {0, seq, head}
+  end
+  local now = tonumber(redis.call('TIME')[1])
+  local n = tonumber(args[4])
+  for i = 0, n - 1 do
+    local a = 7 + i * 6
+    local k = 4 + i * 4
+    redis.call('RPUSH', keys[2], args[a])
+    redis.call('SET', keys[k], args[a + 1])
+    if args[a + 2] ~= '' then
+      local expires = tonumber(args[a + 4])
+      redis.call('SET', keys[k + 1], args[a + 2], 'EX', math.max(expires - now, 1) + 60)
+      redis.call('ZADD', keys[k + 2], args[a + 4], args[a + 3])
+      redis.call('ZREMRANGEBYSCORE', keys[k + 2], '-inf', now)
+      redis.call('ZADD', keys[k + 3], args[a + 4], args[a + 3])
+      redis.call('ZREMRANGEBYSCORE', keys[k + 3], '-inf', now)
+      redis.call('SADD', keys[3], args[a + 5])
+    end
+  end
+  redis.call('HSET', keys[1], 'seq', args[5], 'hash', args[6])
+  return {1, args[5], args[6]}
+end
+
+-- KEYS[1] a consent; ARGV[1] the revocation time. 1 when it exists, else 0.
+local function revoke_consent(keys, args)
+  local raw = redis.call('GET', keys[1])
+  if not raw then
+    return 0
+  end
+  local consent = cjson.decode(raw)
+  if consent['revoked_at'] == nil or consent['revoked_at'] == cjson.null then
+    consent['revoked_at'] = args[1]
+    redis.call('SET', keys[1], cjson.encode(consent), 'KEEPTTL')
+  end
+  return 1
+end
+
+redis.register_function('xinyi_rate', rate)
+redis.register_function('xinyi_append', append)
+redis.register_function('xinyi_revoke_consent', revoke_consent)
