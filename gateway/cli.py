@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -81,44 +83,97 @@ def _serve(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    workers = max(1, args.workers)
+    if workers > 1 and settings.store_url.startswith("sqlite:"):
+        print(
+            "--workers needs a shared store: the embedded store keeps rate limits, access "
+            "tokens and status lists in one process. Use --store redis://… or run one worker.",
+            file=sys.stderr,
+        )
+        return 2
 
-    async def factory() -> web.Application:
+    async def announce(gw: Any) -> None:
+        if setup is not None:
+            await seed_consents(setup, gw.consents.create, gw.now())
+            path = write_demo_json(setup, settings.issuer)
+            log.info("demo ready", extra={"demo_json": str(path), "base_url": settings.issuer})
+
+    async def factory(seed: bool) -> web.Application:
         app = await create_app(settings)
         from gateway.api.keys import GATEWAY
 
         # SIGHUP reloads policies and keys; a refused set leaves the serving one in place.
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, app[GATEWAY].reload)
-        if setup is not None:
-            gw = app[GATEWAY]
-            await seed_consents(setup, gw.consents.create, gw.now())
-            path = write_demo_json(setup, settings.issuer)
-            log.info("demo ready", extra={"demo_json": str(path), "base_url": settings.issuer})
+        if seed:
+            await announce(app[GATEWAY])
         return app
 
-    loop = _new_loop()
+    def run(seed: bool) -> int:
+        try:
+            web.run_app(
+                factory(seed),
+                host=settings.host,
+                port=settings.port,
+                access_log_class=JsonAccessLogger,
+                access_log=logging.getLogger("xinyi.access") if not args.no_access_log else None,
+                print=None,
+                loop=_new_loop(),
+                reuse_port=args.reuse_port or workers > 1,
+            )
+        except PolicyLoadError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            print("the policy set was refused; the gateway did not start", file=sys.stderr)
+            return 1
+        except BundleError as exc:
+            print(f"{exc}; the gateway did not start", file=sys.stderr)
+            return 1
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        return 0
+
+    if workers == 1:
+        return run(seed=True)
+    return _run_workers(workers, settings, announce, run)
+
+
+def _run_workers(workers: int, settings: Settings, announce: Any, run: Any) -> int:
+    """Prepare shared state once, then fork workers that share the port (SO_REUSEPORT)."""
+    from gateway.runtime import Gateway
+
+    async def prepare() -> None:
+        # Creates keys and the pseudonym secret before any worker races to do it.
+        gw = await Gateway.open(settings)
+        try:
+            await announce(gw)
+        finally:
+            await gw.close()
+
     try:
-        web.run_app(
-            factory(),
-            host=settings.host,
-            port=settings.port,
-            access_log_class=JsonAccessLogger,
-            access_log=logging.getLogger("xinyi.access") if not args.no_access_log else None,
-            print=None,
-            loop=loop,
-            reuse_port=args.reuse_port,
-        )
-    except PolicyLoadError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print("the policy set was refused; the gateway did not start", file=sys.stderr)
-        return 1
-    except BundleError as exc:
-        print(f"{exc}; the gateway did not start", file=sys.stderr)
-        return 1
-    except ConfigError as exc:
+        asyncio.run(prepare())
+    except (PolicyLoadError, BundleError, ConfigError) as exc:
         print(exc, file=sys.stderr)
-        return 2
-    return 0
+        return 1
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(run(seed=False))
+        children.append(pid)
+
+    def forward(signum: int, _frame: Any) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    status = 0
+    for child in children:
+        _, code = os.waitpid(child, 0)
+        status = status or os.waitstatus_to_exitcode(code)
+    return status
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -270,6 +325,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--store", help="store URL, e.g. sqlite:///var/lib/xinyi/state.sqlite3")
     serve.add_argument("--demo-rate", type=float, default=200.0, help=argparse.SUPPRESS)
     serve.add_argument("--no-access-log", action="store_true", help="do not log each request")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the port (needs Redis)"
+    )
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
 
