@@ -80,7 +80,7 @@ async def create_decision(request: web.Request) -> web.Response:
     try:
         context = compiled.context_model.model_validate(body.context).model_dump(exclude_none=True)
     except ValidationError as exc:
-        errors.extend(field_errors(exc, prefix="/context"))
+        errors.extend(field_errors(exc, prefix="/context", body=body.context))
     if errors:
         raise InvalidRequest("the request has invalid fields", errors=errors)
     if body.purpose not in partner.purposes:

@@ -57,7 +57,7 @@ async def credit_event(request: web.Request) -> web.Response:
         body = CreditEventBody.model_validate(data)
     except ValidationError as exc:
         raise InvalidRequest(
-            "the event does not match the schema", errors=field_errors(exc)
+            "the event does not match the schema", errors=field_errors(exc, body=data)
         ) from None
     try:
         subject_id = validate_subject_id(body.subject.kind, body.subject.id)

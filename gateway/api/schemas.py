@@ -80,10 +80,36 @@ class CreditEventBody(_Body):
     record: EventRecord
 
 
-def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
-    """Pydantic's errors as JSON pointers, without echoing the input (it may be personal)."""
+def field_errors(exc: ValidationError, prefix: str = "", body: Any = None) -> list[FieldError]:
+    """Pydantic's errors as JSON pointers, without echoing the input (it may be personal).
+
+    With ``body`` (what was validated), a location is cut to the part that
+    addresses the body: pydantic appends union member tags ("int", "float")
+    that name no field, so ``/context/loan_amount/float`` becomes
+    ``/context/loan_amount``.
+    """
     out = []
     for err in exc.errors(include_input=False, include_url=False):
-        pointer = prefix + "".join(f"/{part}" for part in err["loc"])
-        out.append(FieldError(pointer or "/", err["msg"]))
+        loc = err["loc"] if body is None else _in_body(err["loc"], body)
+        pointer = prefix + "".join(f"/{part}" for part in loc)
+        error = FieldError(pointer or "/", err["msg"])
+        if error not in out:
+            out.append(error)
     return out
+
+
+def _in_body(loc: tuple[int | str, ...], body: Any) -> list[int | str]:
+    kept: list[int | str] = []
+    node = body
+    for part in loc:
+        if isinstance(node, dict):
+            kept.append(part)
+            if part not in node:
+                break  # a missing member: the last step that means anything
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            kept.append(part)
+            node = node[part]
+        else:
+            break  # a scalar has no members: what follows is a union member tag
+    return kept
