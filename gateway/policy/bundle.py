@@ -103,7 +103,10 @@ def sign_bundle(path: Path, private_pem: Path) -> str:
     entries = _read_zip(path)
     if MANIFEST not in entries:
         raise BundleError(f"{path}: no {MANIFEST}; build the bundle first")
-    key = serialization.load_pem_private_key(private_pem.read_bytes(), password=None)
+    try:
+        key = serialization.load_pem_private_key(private_pem.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise BundleError(f"{private_pem}: not a usable private key (PEM): {exc}") from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise BundleError(f"{private_pem}: not an Ed25519 private key")
     x = b64url(
@@ -153,8 +156,15 @@ def load_bundle(path: Path, trusted: Mapping[str, Any] | None) -> PolicySet:
         raise BundleError(f"{path}: no {MANIFEST}")
     if trusted is not None:
         _verify_signature(entries, trusted)
-    manifest = orjson.loads(entries[MANIFEST])
-    listed: dict[str, str] = manifest.get("files", {})
+    try:
+        manifest = orjson.loads(entries[MANIFEST])
+    except orjson.JSONDecodeError as exc:
+        raise BundleError(f"{path}: {MANIFEST} is not JSON ({exc})") from exc
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(listed, dict) or not all(
+        isinstance(n, str) and isinstance(d, str) for n, d in listed.items()
+    ):
+        raise BundleError(f"{path}: {MANIFEST} does not list the files and their digests")
     present = {n for n in entries if n not in (MANIFEST, SIGNATURE)}
     if present != set(listed):
         raise BundleError("the bundle's files differ from its manifest")
