@@ -29,10 +29,12 @@ __all__ = [
     "load_settings",
 ]
 
+# `service` is any other benefit provider (a scenic spot for 信易游, a hospital
+# for 信易医): a new scene needs a policy file and a partner, not a new kind.
 PartnerKind = Literal[
-    "bank", "service_hall", "library", "transit", "platform", "auditor", "operator"
+    "bank", "service_hall", "library", "transit", "service", "platform", "auditor", "operator"
 ]
-SCENE_CALLERS: frozenset[str] = frozenset({"bank", "service_hall", "library", "transit"})
+SCENE_CALLERS: frozenset[str] = frozenset({"bank", "service_hall", "library", "transit", "service"})
 
 
 class ConfigError(Exception):
