@@ -113,7 +113,8 @@ class SQLiteCreditSource(CreditSource):
         if self._conn is None:
             if not self._path.is_file():
                 raise CreditSourceError(f"credit dataset {self._path} does not exist")
-            uri = f"file:{self._path}?mode=ro"
+            # as_uri() percent-encodes the path: a raw '#', '?' or '%' would cut or bend it.
+            uri = f"{self._path.absolute().as_uri()}?mode=ro"
             try:
                 self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
             except sqlite3.Error as exc:

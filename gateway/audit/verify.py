@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from gateway.audit.chain import GENESIS, verify_chain
 from gateway.runtime import open_store
 
@@ -10,7 +12,19 @@ __all__ = ["verify_store"]
 _PAGE = 5_000
 
 
+def _missing_database(store_url: str) -> Path | None:
+    """The SQLite file a store URL names, when it does not exist."""
+    if not store_url.startswith("sqlite:///"):
+        return None
+    path = Path(store_url.removeprefix("sqlite://"))
+    return None if path.is_file() else path
+
+
 async def verify_store(store_url: str) -> tuple[bool, str]:
+    # Opening a store creates it: a mistyped path would then verify as an empty, intact chain.
+    missing = _missing_database(store_url)
+    if missing is not None:
+        return False, f"no state database at {missing}: nothing was verified"
     store = open_store(store_url)
     await store.open()
     try:

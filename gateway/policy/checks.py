@@ -9,6 +9,7 @@ union of its inputs' classes, transitively.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -61,30 +62,48 @@ class Taint:
         self._catalogue = catalogue
         self._classes: dict[str, frozenset[str]] = {}
 
-    def classes(self, name: str, _stack: tuple[str, ...] = ()) -> frozenset[str]:
-        if name in self._classes:
-            return self._classes[name]
-        fact = self._catalogue.facts.get(name)
-        if fact is None or name in _stack:
-            return frozenset()
-        if fact.derived_from is None:
-            result = frozenset({fact.class_.value}) if fact.class_ else frozenset()
-        else:
-            parts = [self.classes(src, (*_stack, name)) for src in fact.derived_from]
-            result = frozenset().union(*parts)
+    def classes(self, name: str) -> frozenset[str]:
+        """The classes of every base fact ``name`` reaches through ``derived_from``.
+
+        A walk with a visited set, not a memoised recursion: with a cycle among
+        derived facts a memoised partial result would drop classes that reach the
+        cycle through its other members.
+        """
+        cached = self._classes.get(name)
+        if cached is not None:
+            return cached
+        found: set[str] = set()
+        seen: set[str] = set()
+        todo = [name]
+        while todo:
+            current = todo.pop()
+            fact = self._catalogue.facts.get(current)
+            if current in seen or fact is None:
+                continue
+            seen.add(current)
+            if fact.derived_from is None:
+                if fact.class_ is not None:
+                    found.add(fact.class_.value)
+            else:
+                todo.extend(fact.derived_from)
+        result = frozenset(found)
         self._classes[name] = result
         return result
 
-    def path_to(self, name: str, wanted: frozenset[str]) -> list[str]:
+    def path_to(
+        self, name: str, wanted: frozenset[str], _seen: set[str] | None = None
+    ) -> list[str]:
         """The chain of facts from ``name`` down to a base fact of a wanted class."""
+        seen = set() if _seen is None else _seen
         fact = self._catalogue.facts.get(name)
-        if fact is None:
+        if fact is None or name in seen:
             return []
+        seen.add(name)
         if fact.derived_from is None:
             return [name] if fact.class_ and fact.class_.value in wanted else []
         for src in fact.derived_from:
             if self.classes(src) & wanted:
-                tail = self.path_to(src, wanted)
+                tail = self.path_to(src, wanted, seen)
                 if tail:
                     return [name, *tail]
         return []
@@ -117,6 +136,20 @@ def check_catalogue(catalogue: FactCatalogue, file: str = "catalogue.yaml") -> l
                     "物业费, 垃圾分类)",
                 )
             )
+        if (
+            fact.default is not None
+            and fact.type is not FactType.RECORDS
+            and not _value_fits(fact.type, fact.values, fact.default)
+        ):
+            # An ill-typed default decides comparisons on absent data (1 == true).
+            problems.append(
+                Problem(
+                    file,
+                    name,
+                    "type_mismatch",
+                    f"default {fact.default!r} does not fit the fact's type {fact.type.value}",
+                )
+            )
         if fact.derived_from is None or fact.derive is None:
             continue
         for src in fact.derived_from:
@@ -134,16 +167,28 @@ def check_catalogue(catalogue: FactCatalogue, file: str = "catalogue.yaml") -> l
                     f"derive {fact.derive!r} is not implemented (known: {sorted(DERIVATIONS)})",
                 )
             )
-        elif len(derivation.inputs) != len(fact.derived_from) or derivation.output != fact.type:
-            problems.append(
-                Problem(
-                    file,
-                    name,
-                    "type_mismatch",
-                    f"derivation {fact.derive!r} takes {list(derivation.inputs)} and gives "
-                    f"{derivation.output}, the fact declares {fact.type.value}",
+        else:
+            # Input types too: a derivation fed the wrong kind of value fails at request time.
+            given = [
+                catalogue.facts[src].type.value if src in catalogue.facts else None
+                for src in fact.derived_from
+            ]
+            inputs_fit = None in given or given == list(derivation.inputs)
+            if (
+                len(derivation.inputs) != len(fact.derived_from)
+                or derivation.output != fact.type
+                or not inputs_fit
+            ):
+                problems.append(
+                    Problem(
+                        file,
+                        name,
+                        "type_mismatch",
+                        f"derivation {fact.derive!r} takes {list(derivation.inputs)} and gives "
+                        f"{derivation.output}; the fact declares inputs "
+                        f"{[g or '?' for g in given]} and type {fact.type.value}",
+                    )
                 )
-            )
     return problems
 
 
@@ -162,6 +207,10 @@ def check_benefits(benefits: BenefitCatalogue, file: str = "benefits.yaml") -> l
             if spec.min is not None and spec.max is not None and spec.min > spec.max:
                 problems.append(
                     Problem(file, name, "invalid_policy", f"param {pname!r} has min > max")
+                )
+            if any(b is not None and math.isnan(b) for b in (spec.min, spec.max)):
+                problems.append(
+                    Problem(file, name, "invalid_policy", f"param {pname!r} has a NaN bound")
                 )
     return problems
 
@@ -276,7 +325,8 @@ def _check_grant(
                 )
             )
         elif numeric and (
-            (spec.min is not None and value < spec.min)
+            (isinstance(value, float) and math.isnan(value))  # NaN is in no range
+            or (spec.min is not None and value < spec.min)
             or (spec.max is not None and value > spec.max)
         ):
             problems.append(

@@ -205,7 +205,9 @@ class EmbeddedStore(Store):
         interval = 1.0 / per_second
         tat = max(self._tat.get(key, now), now) + interval
         excess = tat - now - interval * burst
-        if excess > 0:
+        # Summed float intervals drift by ~1e-13 s: without the tolerance the last
+        # request of a full burst could be refused (e.g. the 100th at 50/s).
+        if excess > 1e-9:
             return excess
         self._tat[key] = tat
         return 0.0

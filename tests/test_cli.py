@@ -1,0 +1,219 @@
+"""The command line: policy lint / test exit codes and output, audit verify, keys list."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.cli import main
+from gateway.resources import shipped
+from gateway.store.base import AuditEntry, DecisionWrite
+from gateway.store.embedded import EmbeddedStore
+
+SHIPPED = shipped("policies")
+LINE = re.compile(r"^[^:\s]+:[^:\s]+: [a-z_]+: \S.*$")
+
+
+@pytest.fixture
+def pdir(tmp_path: Path) -> Path:
+    d = tmp_path / "policies"
+    shutil.copytree(SHIPPED, d)
+    return d
+
+
+def edit(path: Path, **changes: object) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data.update(changes)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def test_lint_accepts_the_shipped_policies(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["policy", "lint"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ok: 4 policies accepted (sha256:")
+
+
+def test_lint_with_dir_and_file(pdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["policy", "lint", "--dir", str(pdir), str(pdir / "loan.yaml")]) == 0
+    assert capsys.readouterr().out.startswith("ok: 1 policies accepted")
+
+
+def test_lint_prints_every_refusal_as_file_rule_code_message(
+    pdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loan = yaml.safe_load((pdir / "loan.yaml").read_text(encoding="utf-8"))
+    loan["rules"][-1]["constrain"]["measure"] = "loan.no_such_measure"
+    loan["legal_basis"] = []
+    edit(pdir / "loan.yaml", **loan)
+    edit(pdir / "library.yaml", basic_public_service="yes please")
+    assert main(["policy", "lint", "--dir", str(pdir)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines
+    assert all(LINE.match(line) for line in lines), lines
+    assert "loan.yaml:serious-dishonesty: unknown_measure: " in "\n".join(lines)
+    assert any(line.startswith("loan.yaml:-: missing_legal_basis: ") for line in lines)
+    assert any(line.startswith("library.yaml:-: invalid_policy: ") for line in lines)
+    assert not any(line.startswith("ok") for line in lines)
+
+
+def test_lint_refuses_a_catalogue_problem(pdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    catalogue = yaml.safe_load((pdir / "catalogue.yaml").read_text(encoding="utf-8"))
+    catalogue["facts"]["person.red_light"] = {
+        "type": "boolean",
+        "subject": "person",
+        "class": "public_record",
+        "domain": "traffic",
+        "source": "闯红灯抓拍记录",
+    }
+    edit(pdir / "catalogue.yaml", **catalogue)
+    assert main(["policy", "lint", "--dir", str(pdir)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("catalogue.yaml:person.red_light: prohibited_domain: ")
+
+
+def test_lint_personal_score_constraint_shows_the_path(
+    pdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    library = yaml.safe_load((pdir / "library.yaml").read_text(encoding="utf-8"))
+    library["basic_public_service"] = False
+    library["rules"].append(
+        {
+            "id": "low-score",
+            "when": {"fact": "person.credit_score", "op": "<", "value": 300},
+            "constrain": {"measure": "loan.restrict_credit"},
+        }
+    )
+    edit(pdir / "library.yaml", **library)
+    assert main(["policy", "lint", "--dir", str(pdir)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "library.yaml:low-score: personal_score_to_constraint: constrain reads "
+        "person.credit_score (personal_score)"
+    ) in out
+
+
+def test_lint_missing_dir_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["policy", "lint", "--dir", str(tmp_path / "nowhere")]) == 2
+    assert "unreadable" in capsys.readouterr().out
+
+
+def test_lint_dir_that_is_a_file_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "file.yaml"
+    path.write_text("{}", encoding="utf-8")
+    assert main(["policy", "lint", "--dir", str(path)]) == 2
+
+
+def test_lint_bad_yaml_exits_2(pdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (pdir / "broken.yaml").write_text("id: [unterminated\n  - : :\n", encoding="utf-8")
+    assert main(["policy", "lint", "--dir", str(pdir)]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("broken.yaml:-: unreadable: ")
+
+
+def test_lint_bad_catalogue_yaml_exits_2(pdir: Path) -> None:
+    (pdir / "benefits.yaml").write_text("benefits: {a: [\n", encoding="utf-8")
+    assert main(["policy", "lint", "--dir", str(pdir)]) == 2
+
+
+def test_lint_missing_catalogue_exits_2(pdir: Path) -> None:
+    (pdir / "measures.yaml").unlink()
+    assert main(["policy", "lint", "--dir", str(pdir)]) == 2
+
+
+def test_lint_missing_file_argument_exits_2(pdir: Path) -> None:
+    assert main(["policy", "lint", "--dir", str(pdir), str(pdir / "absent.yaml")]) == 2
+
+
+def test_policy_test_passes_on_shipped(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["policy", "test"]) == 0
+    out = capsys.readouterr().out
+    assert re.match(r"^ok: \d+ policy tests passed$", out.strip())
+    assert int(out.split()[1]) > 0
+
+
+def test_policy_test_fails_on_a_wrong_expectation(
+    pdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    library = yaml.safe_load((pdir / "library.yaml").read_text(encoding="utf-8"))
+    library["tests"][0]["expect"] = {"outcome": "standard"}
+    edit(pdir / "library.yaml", **library)
+    assert main(["policy", "test", "--dir", str(pdir)]) == 1
+    assert capsys.readouterr().out.startswith("library.yaml:-: policy_test_failed: ")
+
+
+def test_no_command_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+
+
+# -- audit verify and keys -----------------------------------------------------------------
+
+
+def _record_decisions(db: Path, n: int) -> None:
+    async def run() -> None:
+        store = EmbeddedStore(db)
+        await store.open()
+        try:
+            for i in range(n):
+                entry = AuditEntry(
+                    "2025-06-01T00:00:00Z",
+                    "p",
+                    None,
+                    "loan",
+                    "x",
+                    "s",
+                    "granted",
+                    "pol",
+                    "h",
+                    "set",
+                    None,
+                    "c",
+                    f"d{i}",
+                    None,
+                )
+                await store.record_decision(DecisionWrite(f"d{i}", "p", {}, entry, None))
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
+def test_audit_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "state.sqlite3"
+    _record_decisions(db, 3)
+    assert main(["audit", "verify", "--store", f"sqlite:///{db}"]) == 0
+    assert "intact: 3 records" in capsys.readouterr().out
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE audit SET entry = replace(entry, 'granted', 'standard') WHERE seq = 2")
+    assert main(["audit", "verify", "--store", f"sqlite:///{db}"]) == 1
+    assert "broken" in capsys.readouterr().out
+
+
+def test_audit_verify_with_state_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _record_decisions(tmp_path / "state.sqlite3", 2)
+    assert main(["audit", "verify", "--state-dir", str(tmp_path)]) == 0
+    assert "intact: 2 records" in capsys.readouterr().out
+
+
+def test_audit_verify_on_a_missing_state_dir(tmp_path: Path) -> None:
+    assert main(["audit", "verify", "--state-dir", str(tmp_path / "nowhere")]) == 1
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_keys_add_and_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XINYI_KEY_PASSPHRASE", raising=False)
+    assert main(["keys", "add", "--alg", "ES256", "--state-dir", str(tmp_path)]) == 0
+    assert main(["keys", "list", "--state-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "published" in out
+    assert "ES256" in out
+    assert main(["keys", "activate", "no-such-kid", "--state-dir", str(tmp_path)]) == 1
