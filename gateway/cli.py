@@ -304,9 +304,14 @@ def _keys(args: argparse.Namespace) -> int:
 def _audit_verify(args: argparse.Namespace) -> int:
     from gateway.audit.verify import verify_store
 
-    settings = Settings(
-        state_dir=Path(args.state_dir or ".xinyi-demo").resolve(), store=args.store or None
-    )
+    overrides: dict[str, Any] = {"state_dir": Path(args.state_dir or ".xinyi-demo").resolve()}
+    if args.store:
+        overrides["store"] = args.store
+    try:
+        settings = load_settings(None, overrides)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     ok, message = asyncio.run(verify_store(settings.store_url))
     print(message)
     return 0 if ok else 1

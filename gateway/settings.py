@@ -14,7 +14,12 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from gateway.resources import shipped
 
@@ -147,8 +152,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment beats the file (init values carry the file's content).
-        return (env_settings, init_settings)
+        # load_settings merges file, environment and command line itself, in that
+        # order of precedence, so it can say where a refused value came from.
+        return (init_settings,)
 
     @model_validator(mode="after")
     def _production_needs_signed_policies(self) -> Settings:
@@ -168,17 +174,19 @@ class Settings(BaseSettings):
         return self.store or f"sqlite:///{(self.state_dir / 'state.sqlite3').resolve()}"
 
 
-def _explain(file: str, exc: ValidationError) -> str:
+def _explain(file: str, exc: ValidationError, origins: Mapping[str, str] | None = None) -> str:
     lines = [f"{file}: configuration refused"]
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        origin = (origins or {}).get(str(err["loc"][0]) if err["loc"] else "")
+        where = f" (from {origin})" if origin else ""
         if err["type"] == "extra_forbidden":
             fix = "remove it or correct its spelling"
         elif err["type"] == "missing":
             fix = "add it"
         else:
             fix = "correct the value"
-        lines.append(f"  key '{key}': {err['msg']} — fix: {fix}")
+        lines.append(f"  key '{key}'{where}: {err['msg']} — fix: {fix}")
     return "\n".join(lines)
 
 
@@ -199,19 +207,33 @@ def _read_mapping(path: Path) -> dict[str, Any]:
 def load_settings(
     config_file: Path | None = None, overrides: Mapping[str, Any] | None = None
 ) -> Settings:
-    """Settings from a YAML file (paths in it are relative to the file) plus overrides."""
+    """Settings from, lowest first: defaults, a YAML file (paths in it are relative
+    to the file), ``XINYI_*`` environment variables, then ``overrides`` (the
+    command line)."""
     data: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     if config_file is not None:
         data = _read_mapping(config_file)
         base = config_file.resolve().parent
         for key in ("policy_dir", "partners_file", "policy_bundle", "policy_keys"):
             if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
                 data[key] = str(base / data[key])
-    data.update(overrides or {})
+        origins = dict.fromkeys(data, str(config_file))
+    environment = EnvSettingsSource(Settings)()
+    for key, value in environment.items():
+        current = data.get(key)
+        data[key] = (
+            {**current, **value} if isinstance(current, dict) and isinstance(value, dict) else value
+        )
+        origins[key] = f"environment variable XINYI_{key.upper()}"
+    for key, value in (overrides or {}).items():
+        data[key] = value
+        origins[key] = "the command line"
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise ConfigError(_explain(str(config_file or "settings"), exc)) from exc
+        where = str(config_file) if config_file else "settings"
+        raise ConfigError(_explain(where, exc, origins)) from exc
 
 
 def load_partners(path: Path) -> list[Partner]:
