@@ -39,6 +39,7 @@ __all__ = [
     "check_measures",
     "check_policy",
     "comparisons",
+    "value_fits",
 ]
 
 CONSTRAINT_OK = frozenset({FactClass.EFFECTIVE_DOCUMENT.value, FactClass.CONTEXT.value})
@@ -139,7 +140,7 @@ def check_catalogue(catalogue: FactCatalogue, file: str = "catalogue.yaml") -> l
         if (
             fact.default is not None
             and fact.type is not FactType.RECORDS
-            and not _value_fits(fact.type, fact.values, fact.default)
+            and not value_fits(fact.type, fact.values, fact.default)
         ):
             # An ill-typed default decides comparisons on absent data (1 == true).
             problems.append(
@@ -215,7 +216,7 @@ def check_benefits(benefits: BenefitCatalogue, file: str = "benefits.yaml") -> l
     return problems
 
 
-def _value_fits(ftype: FactType, values: list[str] | None, value: Any) -> bool:
+def value_fits(ftype: FactType, values: list[str] | None, value: Any) -> bool:
     if ftype is FactType.BOOLEAN:
         return isinstance(value, bool)
     if isinstance(value, bool):
@@ -264,9 +265,9 @@ def _check_comparison(
     if cmp.op in ("in", "not_in"):
         if not isinstance(cmp.value, list) or not cmp.value:
             return [Problem(file, rule, "type_mismatch", f"{cmp.op} on {cmp.fact} takes a list")]
-        bad = [v for v in cmp.value if not _value_fits(fact.type, fact.values, v)]
+        bad = [v for v in cmp.value if not value_fits(fact.type, fact.values, v)]
     else:
-        bad = [] if _value_fits(fact.type, fact.values, cmp.value) else [cmp.value]
+        bad = [] if value_fits(fact.type, fact.values, cmp.value) else [cmp.value]
         if cmp.op in ("<", "<=", ">", ">=") and fact.type not in _ORDERED:
             return [
                 Problem(

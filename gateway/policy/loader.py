@@ -36,6 +36,7 @@ from gateway.policy.checks import (
     check_measures,
     check_policy,
     comparisons,
+    value_fits,
 )
 from gateway.policy.evaluator import (
     CompiledRule,
@@ -80,11 +81,64 @@ def read_yaml(path: Path) -> tuple[Any, bytes]:
         ) from exc
 
 
-def _schema_problems(file: str, exc: ValidationError) -> list[Problem]:
+def _schema_problems(file: str, exc: ValidationError, data: Any) -> list[Problem]:
+    """Schema errors, each under the fact, measure, benefit or rule it concerns."""
     problems = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "-"
-        problems.append(Problem(file, "-", "invalid_policy", f"{where}: {err['msg']}"))
+        loc = err["loc"]
+        where = ".".join(str(p) for p in loc) or "-"
+        rule = "-"
+        if len(loc) >= 2 and loc[0] in ("facts", "measures", "benefits"):
+            rule = str(loc[1])  # the catalogue entry
+        elif len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            rules = data.get("rules") if isinstance(data, dict) else None
+            entry = rules[loc[1]] if isinstance(rules, list) and loc[1] < len(rules) else None
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+                rule = entry["id"]
+        problems.append(Problem(file, rule, "invalid_policy", f"{where}: {err['msg']}"))
+    return problems
+
+
+def _check_tests(policy: Policy, file: str, catalogue: FactCatalogue) -> list[Problem]:
+    """A test case must name real facts of its subject, with values of their types."""
+    problems = []
+    for case in policy.tests:
+        label = f"test {case.name!r}"
+        if case.subject not in policy.subjects:
+            problems.append(
+                Problem(
+                    file,
+                    "-",
+                    "invalid_policy",
+                    f"{label}: the policy does not serve a {case.subject}",
+                )
+            )
+        if case.as_of is not None and not policy.effective.covers(case.as_of):
+            problems.append(
+                Problem(
+                    file,
+                    "-",
+                    "invalid_policy",
+                    f"{label}: as_of {case.as_of} is outside the policy's effective dates",
+                )
+            )
+        for name, value in case.facts.items():
+            fact = catalogue.facts.get(name)
+            if fact is None or (fact.subject not in ("any", case.subject)):
+                problems.append(
+                    Problem(
+                        file, "-", "unknown_fact", f"{label}: no fact {name!r} for a {case.subject}"
+                    )
+                )
+            elif fact.type is FactType.RECORDS or not value_fits(fact.type, fact.values, value):
+                problems.append(
+                    Problem(
+                        file,
+                        "-",
+                        "type_mismatch",
+                        f"{label}: {name} = {value!r} is not a {fact.type.value}",
+                    )
+                )
     return problems
 
 
@@ -269,7 +323,7 @@ def load_policy_dir(directory: Path, files: list[Path] | None = None) -> PolicyS
         try:
             models[name] = model.model_validate(data)
         except ValidationError as exc:
-            problems.extend(_schema_problems(name, exc))
+            problems.extend(_schema_problems(name, exc, data))
     if problems:
         raise PolicyLoadError(problems)
     catalogue: FactCatalogue = models["catalogue.yaml"]
@@ -295,9 +349,10 @@ def load_policy_dir(directory: Path, files: list[Path] | None = None) -> PolicyS
         try:
             policy = Policy.model_validate(data)
         except ValidationError as exc:
-            problems.extend(_schema_problems(path.name, exc))
+            problems.extend(_schema_problems(path.name, exc, data))
             continue
         problems.extend(check_policy(policy, path.name, catalogue, benefits, measures, taint))
+        problems.extend(_check_tests(policy, path.name, catalogue))
         loaded.append((policy, path.name, digest))
     problems.extend(_overlaps([(p, f) for p, f, _ in loaded]))
     # Policies that passed every check still run their tests, so one report
