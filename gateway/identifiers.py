@@ -14,6 +14,7 @@ force in the birth year. Its check-character functions are used as they are.
 from __future__ import annotations
 
 import datetime
+import functools
 import random
 
 from stdnum.cn import ric as _ric
@@ -110,6 +111,15 @@ def validate_subject_id(kind: str, value: str, today: datetime.date | None = Non
 
     "enterprise" takes a USCC, "person" a resident id.
     """
+    if not isinstance(kind, str) or not isinstance(value, str):
+        raise InvalidIdentifier("subject kind and id must be strings")
+    return _validated(kind, value, today or datetime.date.today())
+
+
+# Partners ask about the same subjects again and again; a valid id is checked
+# once a day (the date matters for birth dates). Failures are never cached.
+@functools.lru_cache(maxsize=65_536)
+def _validated(kind: str, value: str, today: datetime.date) -> str:
     if kind == "enterprise":
         return validate_uscc(value)
     if kind == "person":

@@ -37,7 +37,8 @@ class Pseudonyms:
 
     def of(self, sector: str, kind: str, subject_id: str) -> str:
         message = f"{sector}\x1f{kind}\x1f{subject_id}".encode()
-        return b64url(hmac.new(self._secret, message, hashlib.sha256).digest())
+        # hmac.digest is the one-shot C path: a few times cheaper than hmac.new().digest().
+        return b64url(hmac.digest(self._secret, message, hashlib.sha256))
 
     def internal(self, kind: str, subject_id: str) -> str:
         return self.of(INTERNAL_SECTOR, kind, subject_id)
