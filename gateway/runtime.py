@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from adapters.credit.base import AdapterContext, CreditSource
-from gateway.errors import RateLimited, Unauthenticated
+from gateway.errors import Forbidden, RateLimited, Unauthenticated
 from gateway.facts.cache import RecordCache
 from gateway.metrics import Metrics
 from gateway.pipeline import DecisionPipeline
@@ -30,7 +30,12 @@ from gateway.tokens.keys import KeyRing
 from gateway.tokens.signer import Signer
 from gateway.trust.client_keys import load_client_keys
 from gateway.trust.consents import ConsentService
-from gateway.trust.oauth import ACCESS_TOKEN_PREFIX, TokenService, access_token_digest
+from gateway.trust.oauth import (
+    ACCESS_TOKEN_PREFIX,
+    TokenService,
+    access_token_digest,
+    partner_scopes,
+)
 from gateway.trust.partners import PartnerRegistry
 from gateway.trust.pseudonyms import Pseudonyms
 
@@ -191,15 +196,23 @@ class Gateway:
                 "key ring reload failed; the previous ring keeps serving", extra={"error": str(exc)}
             )
 
-    async def authenticate(self, request: web.Request) -> Partner:
-        """Credentials (401), then the partner's rate limit (429), in API.md's order."""
+    async def authenticate(self, request: web.Request, scope: str | None = None) -> Partner:
+        """Credentials (401), then the partner's rate limit (429), in API.md's order.
+
+        ``scope`` is the OAuth scope of the endpoint (``consents``, ``events``): an
+        access token granted a narrower set than its partner could ask for gets 403
+        ``insufficient_scope`` (RFC 6750 §3.1). Scene scopes narrow the contract's
+        scenes instead, which answers ``forbidden_scene``.
+        """
         authorization = request.headers.get("Authorization")
         credential = self.partners.bearer(authorization)
+        granted: tuple[str, ...] | None = None
         if credential.startswith(ACCESS_TOKEN_PREFIX):
             record = await self.store.get_access_token(access_token_digest(credential))
             partner = self.partners.scoped(record.partner, record.scopes) if record else None
-            if partner is None:
+            if partner is None or record is None:
                 raise Unauthenticated("the access token is not valid or has expired")
+            granted = record.scopes
         else:
             partner = self.partners.authenticate(authorization)
         limit = partner.rate_limit
@@ -207,4 +220,9 @@ class Gateway:
         if wait > 0:
             self.metrics.rate_limited.labels(partner.id).inc()
             raise RateLimited(wait)
+        if granted is not None and scope in partner_scopes(partner) and scope not in granted:
+            raise Forbidden(
+                f"this access token was not granted the {scope!r} scope",
+                code="insufficient_scope",
+            )
         return partner

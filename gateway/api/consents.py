@@ -19,7 +19,7 @@ routes = web.RouteTableDef()
 @routes.post("/v1/consents")
 async def create_consent(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    caller = await gw.authenticate(request)
+    caller = await gw.authenticate(request, scope="consents")
     gw.partners.require_kind(caller, "platform")
     data = require_object(await read_json(request))
     try:
@@ -74,7 +74,7 @@ async def create_consent(request: web.Request) -> web.Response:
 @routes.delete("/v1/consents/{consent_id}")
 async def revoke_consent(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    caller = await gw.authenticate(request)
+    caller = await gw.authenticate(request, scope="consents")
     gw.partners.require_kind(caller, "platform")
     consent_id = request.match_info["consent_id"]
     consent = await gw.store.get_consent(consent_id)

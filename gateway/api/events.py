@@ -50,7 +50,7 @@ def _full_record(r: EventRecord) -> CreditRecord:
 @routes.post("/v1/events/credit")
 async def credit_event(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    caller = await gw.authenticate(request)
+    caller = await gw.authenticate(request, scope="events")
     gw.partners.require_kind(caller, "platform")
     data = require_object(await read_json(request))
     try:

@@ -137,6 +137,10 @@ class TokenService:
             raise OAuthError("invalid_client", f"client assertion refused: {exc}") from exc
         now = time.time()
         iat, exp, jti = claims["iat"], claims["exp"], claims["jti"]
+        # PyJWT coerces "123" to a number when it checks; RFC 7519 NumericDate is a JSON number.
+        times = (iat, exp, claims.get("nbf", 0))
+        if not all(isinstance(t, int | float) and not isinstance(t, bool) for t in times):
+            raise OAuthError("invalid_client", "iat, exp and nbf must be JSON numbers")
         if claims["sub"] != partner.id:
             raise OAuthError("invalid_client", "sub must equal iss (the client id)")
         if iat > now + SKEW_S:
