@@ -10,7 +10,7 @@ logged and answered with a bare 500.
     ├── Unauthenticated               401     unauthenticated
     ├── Forbidden                     403     forbidden_scene | forbidden_purpose |
     │                                         forbidden_kind | consent_required |
-    │                                         consent_revoked
+    │                                         consent_revoked | insufficient_scope
     ├── NotFound                      404     not_found
     ├── PolicyRefused                 409     policy_refused (reasons[])
     ├── PayloadTooLarge               413     payload_too_large

@@ -93,6 +93,8 @@ async def credit_event(request: web.Request) -> web.Response:
     checked, revoked = await gw.pipeline.recheck_tokens(
         body.subject.kind, subject_id, gw.policies, gw.today()
     )
+    if revoked:
+        gw.status_cache.clear()  # publish the new bits now, not after the re-sign interval
     log.info("credit event applied", extra={"event": event.value, "revoked": revoked})
     return json_response(
         {"event": event.value, "tokens_checked": checked, "tokens_revoked": revoked}, status=202

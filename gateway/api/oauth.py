@@ -7,6 +7,7 @@ clients expect, instead of problem+json.
 from __future__ import annotations
 
 import logging
+import math
 
 from aiohttp import web
 
@@ -27,6 +28,8 @@ def _oauth_error(exc: OAuthError) -> web.Response:
     headers = dict(_NO_STORE)
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="xinyi-gateway"'
+    if exc.retry_after_s:
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
     return json_response(
         {"error": exc.error, "error_description": exc.description}, exc.status, headers
     )

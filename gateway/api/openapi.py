@@ -236,6 +236,10 @@ def _trust_paths(bearer: Any, write_errors: dict[str, Any]) -> dict[str, Any]:
                     ),
                     "400": {"description": "invalid request, grant or scope", **oauth_error},
                     "401": {"description": "invalid client", **oauth_error},
+                    "429": {
+                        "description": "too many token requests; see Retry-After",
+                        **oauth_error,
+                    },
                 },
             }
         },
@@ -291,7 +295,10 @@ def _trust_paths(bearer: Any, write_errors: dict[str, Any]) -> dict[str, Any]:
                 "responses": {
                     "202": _json({"type": "object"}, "applied; live tokens re-checked"),
                     **_AUTH_ERRORS,
-                    "403": _problem("platform partners only (forbidden_kind)"),
+                    "403": _problem(
+                        "platform partners only (forbidden_kind), with the events scope "
+                        "(insufficient_scope)"
+                    ),
                     **write_errors,
                     "503": _problem("the credit source did not take the event"),
                 },
@@ -487,7 +494,10 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
                         "created",
                     ),
                     **_AUTH_ERRORS,
-                    "403": _problem("only platform partners record consents (forbidden_kind)"),
+                    "403": _problem(
+                        "platform partners only (forbidden_kind), with the consents scope "
+                        "(insufficient_scope)"
+                    ),
                     **write_errors,
                 },
             }
@@ -507,7 +517,10 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
                 "responses": {
                     "204": {"description": "revoked"},
                     **_AUTH_ERRORS,
-                    "403": _problem("only platform partners revoke consents (forbidden_kind)"),
+                    "403": _problem(
+                        "platform partners only (forbidden_kind), with the consents scope "
+                        "(insufficient_scope)"
+                    ),
                     "404": _problem("no such consent"),
                 },
             }

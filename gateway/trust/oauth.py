@@ -46,11 +46,12 @@ _KIND_SCOPES = {"platform": ("consents", "events"), "auditor": ("audit",), "oper
 class OAuthError(Exception):
     """An RFC 6749 §5.2 error: ``error`` code, description, HTTP status."""
 
-    def __init__(self, error: str, description: str) -> None:
+    def __init__(self, error: str, description: str, retry_after_s: float = 0.0) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
-        self.status = 401 if error == "invalid_client" else 400
+        self.retry_after_s = retry_after_s
+        self.status = 429 if retry_after_s else 401 if error == "invalid_client" else 400
 
 
 def partner_scopes(partner: Partner) -> tuple[str, ...]:
@@ -123,6 +124,12 @@ class TokenService:
         if not assertion:
             raise OAuthError("invalid_request", "client_assertion is missing")
         partner, key = self._client(assertion, form.get("client_id"))
+        # Each request costs a signature check: it counts against the partner's
+        # rate limit like any API call, before the expensive part.
+        limit = partner.rate_limit
+        wait = await self._store.rate_limit(f"rl:{partner.id}", limit.per_second, limit.burst)
+        if wait > 0:
+            raise OAuthError("invalid_request", "too many token requests", retry_after_s=wait)
         try:
             claims: dict[str, Any] = jwt.decode(
                 assertion,
