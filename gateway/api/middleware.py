@@ -12,9 +12,10 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from gateway.errors import FieldError, ProblemError, problem_body
+from gateway.errors import DependencyUnavailable, FieldError, ProblemError, problem_body
 from gateway.logs import REQUEST_ID
 from gateway.metrics import Metrics
+from gateway.store.base import StoreUnavailable
 
 __all__ = ["error_middleware", "problem_response"]
 
@@ -57,6 +58,15 @@ def error_middleware(
             metrics.errors.labels(exc.code).inc()
             response = problem_response(
                 exc.status, exc.code, exc.title, exc.detail, exc.errors, exc.headers, exc.extra
+            )
+        except StoreUnavailable as exc:
+            # The shared store (e.g. Redis) is not answering: 503, which the caller may
+            # retry, from any handler. The store's own message stays in the log.
+            log.warning("store unavailable", extra={"error": str(exc)})
+            down = DependencyUnavailable("the gateway's state store is not answering; try again")
+            metrics.errors.labels(down.code).inc()
+            response = problem_response(
+                down.status, down.code, down.title, down.detail, headers=down.headers
             )
         except web.HTTPException as exc:
             # aiohttp's own refusals (no route, wrong method) get the same envelope.

@@ -39,6 +39,11 @@ import orjson
 from redis import exceptions as rex
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+try:
+    from redis.maint_notifications import MaintNotificationsConfig
+except ImportError:  # pragma: no cover - redis-py without maintenance notifications
+    MaintNotificationsConfig = None  # type: ignore[assignment,misc]
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from gateway.audit.chain import GENESIS, link_hash
@@ -74,6 +79,11 @@ def _client(url: str) -> Redis | RedisCluster:
         "socket_connect_timeout": 2.0,
         "decode_responses": False,
     }
+    if MaintNotificationsConfig is not None:
+        # With maintenance notifications on (redis-py's default), the pool skips its check
+        # for connections the server closed: after a Redis restart each idle connection
+        # would fail its first command (503s long after Redis is back) instead of reconnecting.
+        options["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
     if url.startswith("redis+cluster://"):
         hosts = urlsplit(url.replace("redis+cluster://", "redis://", 1)).netloc
         nodes = []
