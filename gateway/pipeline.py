@@ -23,6 +23,7 @@ from gateway.settings import Partner
 from gateway.store.base import (
     AuditEntry,
     DecisionWrite,
+    IdempotencyRecord,
     IssuedToken,
     StatusRef,
     Store,
@@ -100,6 +101,7 @@ class DecisionPipeline:
         query: DecisionQuery,
         now: dt.datetime,
         today: dt.date,
+        idempotency: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
         policy = compiled.policy
         consent_id = None
@@ -159,7 +161,9 @@ class DecisionPipeline:
             jti = b64url(secrets.token_bytes(16))
             status = await self._store.allocate_status()
             key = self._signer.key_for(partner.token_alg)
-            # Kept so a credit event can re-check the grant and a key's tokens can be revoked.
+            claims = self._claims(partner, compiled, body, pseudonym, jti, status, now)
+            # Kept so a credit event can re-check the grant, a key's tokens can be
+            # revoked, and a retried request gets this very token back.
             issued = IssuedToken(
                 jti=jti,
                 decision_id=decision_id,
@@ -172,6 +176,7 @@ class DecisionPipeline:
                 expires=int(expires.timestamp()),
                 context=query.context,
                 benefits=tuple(code for code, _ in result.benefits),
+                claims=claims,
             )
 
         entry = AuditEntry(
@@ -192,7 +197,7 @@ class DecisionPipeline:
         )
         try:
             await self._store.record_decision(
-                DecisionWrite(decision_id, partner.id, body, entry, status, issued)
+                DecisionWrite(decision_id, partner.id, body, entry, status, issued, idempotency)
             )
         except StoreUnavailable as exc:
             log.error("audit append failed; decision withheld", extra={"decision_id": decision_id})
@@ -200,10 +205,8 @@ class DecisionPipeline:
         t3 = time.perf_counter()
 
         response = dict(body)
-        if key is not None and jti is not None and status is not None:
-            response["token"] = self._token(
-                key, partner, compiled, body, pseudonym, jti, status, now
-            )
+        if key is not None and issued is not None:
+            response["token"] = self._signer.sign_with(key, issued.claims, BENEFIT_TYP)
             self._metrics.tokens_issued.labels(policy.scene).inc()
         t4 = time.perf_counter()
 
@@ -248,9 +251,29 @@ class DecisionPipeline:
             log.info("tokens revoked after a credit event", extra={"revoked": revoked})
         return len(live), revoked
 
-    def _token(
+    async def replay(self, partner: Partner, record: IdempotencyRecord) -> dict[str, Any] | None:
+        """The response a first request with this Idempotency-Key got, rebuilt.
+
+        The token is signed again from its stored claims; Ed25519 signatures are
+        deterministic, so it is the same token, byte for byte.
+        """
+        if record.decision_id is None:
+            return None
+        found = await self._store.get_decision(record.decision_id)
+        if found is None or found[0] != partner.id:
+            return None
+        response = dict(found[1])
+        if record.token_jti is not None:
+            token = await self._store.get_token(record.token_jti)
+            if token is not None:
+                key = self._signer.ring.get(token.kid)
+                if key is None or key.status == "retired":
+                    key = self._signer.key_for(partner.token_alg)
+                response["token"] = self._signer.sign_with(key, token.claims, BENEFIT_TYP)
+        return response
+
+    def _claims(
         self,
-        key: SigningKey,
         partner: Partner,
         compiled: CompiledPolicy,
         body: dict[str, Any],
@@ -258,7 +281,7 @@ class DecisionPipeline:
         jti: str,
         status: StatusRef,
         now: dt.datetime,
-    ) -> str:
+    ) -> dict[str, Any]:
         iat = int(now.timestamp())
         claims = {
             "iss": self._issuer,
@@ -282,4 +305,4 @@ class DecisionPipeline:
                 }
             },
         }
-        return self._signer.sign_with(key, claims, BENEFIT_TYP)
+        return claims

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from pydantic import ValidationError
 
 from gateway.api.http import json_response, read_json, require_object
+from gateway.api.idempotency import run_idempotent
 from gateway.api.keys import GATEWAY
 from gateway.api.schemas import ConsentBody, field_errors
 from gateway.errors import FieldError, InvalidRequest, NotFound
 from gateway.identifiers import InvalidIdentifier, validate_subject_id
+from gateway.runtime import Gateway
+from gateway.settings import Partner
 
 __all__ = ["routes"]
 
@@ -22,6 +27,10 @@ async def create_consent(request: web.Request) -> web.Response:
     caller = await gw.authenticate(request, scope="consents")
     gw.partners.require_kind(caller, "platform")
     data = require_object(await read_json(request))
+    return await run_idempotent(gw, request, caller, lambda: _create_consent(gw, caller, data))
+
+
+async def _create_consent(gw: Gateway, caller: Partner, data: dict[str, Any]) -> web.Response:
     try:
         body = ConsentBody.model_validate(data)
     except ValidationError as exc:

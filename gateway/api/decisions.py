@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from pydantic import ValidationError
 
 from gateway.api.http import json_response, read_json, require_object
+from gateway.api.idempotency import abandon, begin, replayed, run_idempotent
 from gateway.api.keys import GATEWAY
 from gateway.api.schemas import DecisionBody, FeedbackBody, field_errors
 from gateway.errors import FieldError, Forbidden, InvalidRequest, NotFound
 from gateway.identifiers import InvalidIdentifier, validate_subject_id
 from gateway.pipeline import DecisionQuery
+from gateway.policy.loader import CompiledPolicy
+from gateway.settings import Partner
 
 __all__ = ["routes"]
 
@@ -58,13 +63,36 @@ async def create_decision(request: web.Request) -> web.Response:
     if scene not in partner.scenes:
         raise Forbidden(f"your contract does not cover the scene {scene!r}", code="forbidden_scene")
     data = require_object(await read_json(request))
+    idem = await begin(gw, request, partner)
+    if idem is not None and idem.record is not None:
+        first = await gw.pipeline.replay(partner, idem.record)
+        if first is not None:
+            return replayed(json_response(first))
+    try:
+        query = _query(data, compiled, partner)
+        result = await gw.pipeline.decide(
+            partner,
+            policies,
+            compiled,
+            query,
+            gw.now(),
+            today,
+            idem.pair if idem is not None else None,
+        )
+    except BaseException:
+        await abandon(gw, idem)
+        raise
+    return json_response(result)
+
+
+def _query(data: dict[str, Any], compiled: CompiledPolicy, partner: Partner) -> DecisionQuery:
+    """Schema, subject id and context (422 with pointers), then the contract's purpose (403)."""
     try:
         body = DecisionBody.model_validate(data)
     except ValidationError as exc:
         raise InvalidRequest(
             "the request does not match the schema", errors=field_errors(exc)
         ) from None
-
     errors: list[FieldError] = []
     subject_id = body.subject.id
     try:
@@ -74,9 +102,11 @@ async def create_decision(request: web.Request) -> web.Response:
     policy = compiled.policy
     if body.subject.kind not in policy.subjects:
         errors.append(
-            FieldError("/subject/kind", f"the {scene} scene serves {', '.join(policy.subjects)}")
+            FieldError(
+                "/subject/kind", f"the {policy.scene} scene serves {', '.join(policy.subjects)}"
+            )
         )
-    context = {}
+    context: dict[str, Any] = {}
     try:
         context = compiled.context_model.model_validate(body.context).model_dump(exclude_none=True)
     except ValidationError as exc:
@@ -87,25 +117,17 @@ async def create_decision(request: web.Request) -> web.Response:
         raise Forbidden(
             f"your contract does not cover the purpose {body.purpose!r}", code="forbidden_purpose"
         )
-    result = await gw.pipeline.decide(
-        partner,
-        policies,
-        compiled,
-        DecisionQuery(
-            kind=body.subject.kind,
-            subject_id=subject_id,
-            purpose=body.purpose,
-            consent_id=body.consent_id,
-            staff_id=body.staff_id,
-            context=context,
-        ),
-        gw.now(),
-        today,
+    return DecisionQuery(
+        kind=body.subject.kind,
+        subject_id=subject_id,
+        purpose=body.purpose,
+        consent_id=body.consent_id,
+        staff_id=body.staff_id,
+        context=context,
     )
-    return json_response(result)
 
 
-async def _own_decision(request: web.Request) -> tuple[str, dict]:  # type: ignore[type-arg]
+async def _own_decision(request: web.Request) -> tuple[Partner, dict[str, Any]]:
     gw = request.app[GATEWAY]
     partner = await gw.authenticate(request)
     decision_id = request.match_info["decision_id"]
@@ -113,7 +135,7 @@ async def _own_decision(request: web.Request) -> tuple[str, dict]:  # type: igno
     # Another partner's decision is indistinguishable from none at all.
     if found is None or found[0] != partner.id:
         raise NotFound("no such decision")
-    return partner.id, found[1]
+    return partner, found[1]
 
 
 @routes.get("/v1/decisions/{decision_id}")
@@ -124,22 +146,25 @@ async def get_decision(request: web.Request) -> web.Response:
 
 @routes.post("/v1/decisions/{decision_id}/feedback")
 async def post_feedback(request: web.Request) -> web.Response:
-    partner_id, _ = await _own_decision(request)
-    data = require_object(await read_json(request))
-    try:
-        body = FeedbackBody.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidRequest(
-            "the feedback does not match the schema", errors=field_errors(exc)
-        ) from None
     gw = request.app[GATEWAY]
-    await gw.store.add_feedback(
-        request.match_info["decision_id"],
-        partner_id,
-        body.applied,
-        body.detail,
-        gw.now().isoformat(timespec="seconds"),
-    )
-    return json_response(
-        {"decision_id": request.match_info["decision_id"], "status": "accepted"}, status=202
-    )
+    partner, _ = await _own_decision(request)
+    data = require_object(await read_json(request))
+    decision_id = request.match_info["decision_id"]
+
+    async def record() -> web.Response:
+        try:
+            body = FeedbackBody.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidRequest(
+                "the feedback does not match the schema", errors=field_errors(exc)
+            ) from None
+        await gw.store.add_feedback(
+            decision_id,
+            partner.id,
+            body.applied,
+            body.detail,
+            gw.now().isoformat(timespec="seconds"),
+        )
+        return json_response({"decision_id": decision_id, "status": "accepted"}, status=202)
+
+    return await run_idempotent(gw, request, partner, record)

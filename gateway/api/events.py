@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -15,10 +16,13 @@ from adapters.credit.base import (
     UnknownRecord,
 )
 from gateway.api.http import json_response, read_json, require_object
+from gateway.api.idempotency import run_idempotent
 from gateway.api.keys import GATEWAY
 from gateway.api.schemas import CreditEventBody, EventRecord, field_errors
 from gateway.errors import DependencyUnavailable, FieldError, InvalidRequest
 from gateway.identifiers import InvalidIdentifier, validate_subject_id
+from gateway.runtime import Gateway
+from gateway.settings import Partner
 
 __all__ = ["routes"]
 
@@ -53,6 +57,10 @@ async def credit_event(request: web.Request) -> web.Response:
     caller = await gw.authenticate(request, scope="events")
     gw.partners.require_kind(caller, "platform")
     data = require_object(await read_json(request))
+    return await run_idempotent(gw, request, caller, lambda: _apply_event(gw, caller, data))
+
+
+async def _apply_event(gw: Gateway, caller: Partner, data: dict[str, Any]) -> web.Response:
     try:
         body = CreditEventBody.model_validate(data)
     except ValidationError as exc:

@@ -159,6 +159,27 @@ _OAUTH_ERROR = {
 }
 
 
+_IDEMPOTENT = (
+    "/v1/scenes/{scene}/decisions",
+    "/v1/decisions/{decision_id}/feedback",
+    "/v1/consents",
+    "/v1/events/credit",
+)
+
+_IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Retry safely: a repeated request with the same key and body gets the first "
+        "response (marked Idempotent-Replayed: true), never a second decision or audit "
+        "record. The same key with another body is refused (422 idempotency_key_reused). "
+        "Keys are kept 24 hours, per partner."
+    ),
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+}
+
+
 def _path_param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -547,6 +568,12 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
         },
     }
     paths.update(_trust_paths(bearer, write_errors))
+    for path in _IDEMPOTENT:
+        operation = paths[path]["post"]
+        operation.setdefault("parameters", []).append(_IDEMPOTENCY_HEADER)
+        operation["responses"]["409"] = _problem(
+            "a request with this Idempotency-Key is still in progress (idempotency_in_progress)"
+        )
     return {
         "openapi": "3.1.0",
         "info": {

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 __all__ = [
+    "IDEMPOTENCY_TTL_S",
     "AccessToken",
     "AuditEntry",
     "AuditRecord",
     "Consent",
     "DecisionWrite",
+    "IdempotencyRecord",
     "IssuedToken",
     "StatusRef",
     "Store",
@@ -27,6 +29,10 @@ __all__ = [
     "consent_from_json",
     "consent_to_json",
 ]
+
+
+# How long an Idempotency-Key is remembered.
+IDEMPOTENCY_TTL_S = 86_400
 
 
 class StoreUnavailable(Exception):
@@ -99,6 +105,8 @@ class IssuedToken:
     expires: int  # epoch seconds
     context: dict[str, Any]
     benefits: tuple[str, ...] = ()
+    # The signed claims, so a retried request gets the same token back.
+    claims: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         d = {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -109,7 +117,34 @@ class IssuedToken:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> IssuedToken:
         status = StatusRef(d["status"]["list_id"], d["status"]["index"])
-        return cls(**{**d, "status": status, "benefits": tuple(d.get("benefits", ()))})
+        return cls(
+            **{
+                **d,
+                "status": status,
+                "benefits": tuple(d.get("benefits", ())),
+                "claims": d.get("claims", {}),
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """What a POST with an Idempotency-Key left behind: a decision, or a response."""
+
+    fingerprint: str  # SHA-256 of the request body
+    decision_id: str | None = None
+    token_jti: str | None = None
+    status: int | None = None
+    body: str | None = None
+
+    def to_json(self) -> str:
+        return orjson.dumps(
+            {name: getattr(self, name) for name in self.__dataclass_fields__}
+        ).decode()
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> IdempotencyRecord:
+        return cls(**orjson.loads(raw))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +164,17 @@ class DecisionWrite:
     audit: AuditEntry
     status: StatusRef | None
     token: IssuedToken | None = None
+    # Partner-scoped Idempotency-Key and body fingerprint, stored in the same write.
+    idempotency: tuple[str, str] | None = None
+
+    def idempotency_record(self) -> IdempotencyRecord | None:
+        if self.idempotency is None:
+            return None
+        return IdempotencyRecord(
+            fingerprint=self.idempotency[1],
+            decision_id=self.decision_id,
+            token_jti=self.token.jti if self.token else None,
+        )
 
 
 def consent_to_json(c: Consent) -> str:
@@ -230,13 +276,29 @@ class Store(ABC):
         """Unexpired tokens issued on a subject."""
 
     @abstractmethod
+    async def get_token(self, jti: str) -> IssuedToken | None:
+        """An issued token's record while it lives."""
+
+    @abstractmethod
     async def tokens_signed_by(self, kid: str, now: int) -> list[IssuedToken]:
         """Unexpired tokens signed with a key (for an emergency rotation)."""
 
     # -- OAuth -------------------------------------------------------------------------
+    # -- idempotency ---------------------------------------------------------------------
+    @abstractmethod
+    async def get_idempotency(self, key: str) -> IdempotencyRecord | None: ...
+
+    @abstractmethod
+    async def put_idempotency(self, key: str, record: IdempotencyRecord, ttl_s: int) -> None:
+        """Keep a non-decision response; decisions store theirs in record_decision."""
+
     @abstractmethod
     async def claim_once(self, key: str, ttl_s: float) -> bool:
         """True the first time ``key`` is claimed within its TTL (the replay cache)."""
+
+    @abstractmethod
+    async def release(self, key: str) -> None:
+        """Give up a claim early (a request that held it failed)."""
 
     @abstractmethod
     async def put_access_token(self, digest: str, token: AccessToken) -> None: ...

@@ -22,10 +22,12 @@ import orjson
 
 from gateway.audit.chain import GENESIS, link_hash
 from gateway.store.base import (
+    IDEMPOTENCY_TTL_S,
     AccessToken,
     AuditRecord,
     Consent,
     DecisionWrite,
+    IdempotencyRecord,
     IssuedToken,
     StatusRef,
     Store,
@@ -80,6 +82,11 @@ CREATE TABLE IF NOT EXISTS tokens (
 );
 CREATE INDEX IF NOT EXISTS tokens_by_subject ON tokens (subject_key, expires);
 CREATE INDEX IF NOT EXISTS tokens_by_kid ON tokens (kid, expires);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    expires REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS replay (
     key TEXT PRIMARY KEY,
     expires REAL NOT NULL
@@ -286,6 +293,14 @@ class EmbeddedStore(Store):
                         ),
                     )
                 )
+            record = write.idempotency_record()
+            if record is not None and write.idempotency is not None:
+                statements.append(
+                    (
+                        "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?)",
+                        (write.idempotency[0], record.to_json(), time.time() + IDEMPOTENCY_TTL_S),
+                    )
+                )
             if write.status is not None:
                 statements.append(
                     (
@@ -370,6 +385,30 @@ class EmbeddedStore(Store):
         ).fetchall()
         return [IssuedToken.from_dict(orjson.loads(raw)) for (raw,) in rows]
 
+    async def get_token(self, jti: str) -> IssuedToken | None:
+        assert self._rconn is not None
+        row = self._rconn.execute("SELECT body FROM tokens WHERE jti = ?", (jti,)).fetchone()
+        return IssuedToken.from_dict(orjson.loads(row[0])) if row else None
+
+    async def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+        assert self._rconn is not None
+        row = self._rconn.execute(
+            "SELECT record FROM idempotency WHERE key = ? AND expires > ?", (key, time.time())
+        ).fetchone()
+        return IdempotencyRecord.from_json(row[0]) if row else None
+
+    async def put_idempotency(self, key: str, record: IdempotencyRecord, ttl_s: int) -> None:
+        await self._in_writer(
+            self._transaction,
+            [
+                ("DELETE FROM idempotency WHERE expires < ?", (time.time(),)),
+                (
+                    "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?)",
+                    (key, record.to_json(), time.time() + ttl_s),
+                ),
+            ],
+        )
+
     async def live_tokens(self, subject_key: str, now: int) -> list[IssuedToken]:
         return self._tokens("subject_key", subject_key, now)
 
@@ -396,6 +435,9 @@ class EmbeddedStore(Store):
 
         claimed: bool = await self._in_writer(claim)
         return claimed
+
+    async def release(self, key: str) -> None:
+        await self._in_writer(self._transaction, [("DELETE FROM replay WHERE key = ?", (key,))])
 
     async def put_access_token(self, digest: str, token: AccessToken) -> None:
         # Access tokens live in memory: after a restart partners simply exchange again.

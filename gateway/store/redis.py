@@ -15,6 +15,7 @@ Layout (``P`` is the key prefix, default ``xinyi``):
     {P:audit}:sl:<list id>  token status list bits, in the IETF draft's byte layout
     {P:audit}:lists         known status list ids
     {P:audit}:fb            feedback
+    {P:audit}:idem:<key>    Idempotency-Key record (with the decision, in the same call)
 
 Everything a decision writes carries the ``{P:audit}`` hash tag, so in a
 cluster it lives in one slot and the append function can write audit record,
@@ -49,10 +50,12 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from gateway.audit.chain import GENESIS, link_hash
 from gateway.store.autopipe import UNAVAILABLE, AutoPipeline
 from gateway.store.base import (
+    IDEMPOTENCY_TTL_S,
     AccessToken,
     AuditRecord,
     Consent,
     DecisionWrite,
+    IdempotencyRecord,
     IssuedToken,
     StatusRef,
     Store,
@@ -229,11 +232,13 @@ class RedisStore(Store):
                 )
                 prev = digest
                 token = write.token
+                idem = write.idempotency_record()
                 keys += [
                     self._ka("d", write.decision_id),
                     self._ka("t", token.jti if token else "-"),
                     self._ka("ts", token.subject_key if token else "-"),
                     self._ka("tk", token.kid if token else "-"),
+                    self._ka("idem", write.idempotency[0] if write.idempotency else "-"),
                 ]
                 records += [
                     record,
@@ -242,8 +247,10 @@ class RedisStore(Store):
                     token.jti if token else "",
                     token.expires if token else 0,
                     write.status.list_id if write.status else "",
+                    idem.to_json() if idem else "",
                 ]
-            args = [head_seq, head_hash, GENESIS, len(batch), seq, prev, *records]
+            args = [head_seq, head_hash, GENESIS, len(batch), seq, prev, IDEMPOTENCY_TTL_S]
+            args += records
             result = await self._fcall("xinyi_append", keys, args)
             outcome, real_seq, real_hash = int(result[0]), int(result[1]), result[2].decode()
             self._head = (real_seq, real_hash)
@@ -324,6 +331,17 @@ class RedisStore(Store):
         raws = await self._run("MGET", *[self._ka("t", j.decode()) for j in jtis])
         return [IssuedToken.from_dict(orjson.loads(raw)) for raw in raws if raw]
 
+    async def get_token(self, jti: str) -> IssuedToken | None:
+        raw = await self._run("GET", self._ka("t", jti))
+        return IssuedToken.from_dict(orjson.loads(raw)) if raw else None
+
+    async def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+        raw = await self._run("GET", self._ka("idem", key))
+        return IdempotencyRecord.from_json(raw) if raw else None
+
+    async def put_idempotency(self, key: str, record: IdempotencyRecord, ttl_s: int) -> None:
+        await self._run("SET", self._ka("idem", key), record.to_json(), "EX", ttl_s)
+
     async def live_tokens(self, subject_key: str, now: int) -> list[IssuedToken]:
         return await self._tokens(self._ka("ts", subject_key), now)
 
@@ -336,6 +354,9 @@ class RedisStore(Store):
             "SET", self._k("jti", key), b"1", "NX", "PX", max(1, int(ttl_s * 1000))
         )
         return bool(done)
+
+    async def release(self, key: str) -> None:
+        await self._run("DEL", self._k("jti", key))
 
     async def put_access_token(self, digest: str, token: AccessToken) -> None:
         ttl_ms = int((token.expires - time.time()) * 1000)

@@ -32,9 +32,11 @@ end
 -- Append a batch of audit records with their decisions and tokens, all or nothing.
 -- The client computed the hash chain from the head it knows (SHA-256 is not
 -- available here); the batch is taken only if that head is still the head.
--- KEYS: head, log, lists registry, then per record: decision, token, subject index, kid index.
--- ARGV: expected seq, expected hash, genesis, n, new seq, new hash, then per record:
---       record json, decision json, token json ('' when none), jti, expires (s), list id.
+-- KEYS: head, log, lists registry, then per record: decision, token, subject index,
+--       kid index, idempotency key.
+-- ARGV: expected seq, expected hash, genesis, n, new seq, new hash, idempotency TTL (s),
+--       then per record: record json, decision json, token json ('' when none), jti,
+--       expires (s), list id, idempotency record json ('' when none).
 -- Returns {1, seq, hash} when appended, {2, …} when this batch was already written
 -- (a retry after a lost reply), {0, seq, hash} with the real head when it moved.
 local function append(keys, args)
@@ -49,10 +51,13 @@ local function append(keys, args)
   local now = tonumber(redis.call('TIME')[1])
   local n = tonumber(args[4])
   for i = 0, n - 1 do
-    local a = 7 + i * 6
-    local k = 4 + i * 4
+    local a = 8 + i * 7
+    local k = 4 + i * 5
     redis.call('RPUSH', keys[2], args[a])
     redis.call('SET', keys[k], args[a + 1])
+    if args[a + 6] ~= '' then
+      redis.call('SET', keys[k + 4], args[a + 6], 'EX', args[7])
+    end
     if args[a + 2] ~= '' then
       local expires = tonumber(args[a + 4])
       redis.call('SET', keys[k + 1], args[a + 2], 'EX', math.max(expires - now, 1) + 60)
