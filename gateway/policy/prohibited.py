@@ -8,6 +8,8 @@ deployment cannot switch it off.
 
 from __future__ import annotations
 
+import unicodedata
+
 __all__ = ["PROHIBITED_DOMAINS", "PROHIBITED_TERMS", "is_prohibited"]
 
 PROHIBITED_DOMAINS = frozenset(
@@ -24,8 +26,18 @@ PROHIBITED_DOMAINS = frozenset(
 # A fact relabelled with an innocent domain is still caught by what it says it is.
 PROHIBITED_TERMS = ("信访", "拆迁", "闯红灯", "养犬", "物业费", "垃圾分类")
 
+# The same words in traditional characters (信訪, 拆遷, 闖紅燈, 養犬, 物業費, 垃圾分類).
+_SIMPLIFIED = str.maketrans("訪遷闖紅燈養業費類", "访迁闯红灯养业费类")
+
+
+def _plain(text: str) -> str:
+    """Width-folded (NFKC), whitespace removed, traditional forms of the terms simplified."""
+    return "".join(unicodedata.normalize("NFKC", text).split()).translate(_SIMPLIFIED)
+
 
 def is_prohibited(domain: str, *texts: str | None) -> bool:
-    if domain in PROHIBITED_DOMAINS:
+    # "Petitioning" or "minor-traffic-offence" is the same domain as the listed one.
+    key = "_".join(domain.casefold().replace("-", " ").split())
+    if key in PROHIBITED_DOMAINS:
         return True
-    return any(term in text for text in texts if text for term in PROHIBITED_TERMS)
+    return any(term in _plain(text) for text in texts if text for term in PROHIBITED_TERMS)
