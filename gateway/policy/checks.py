@@ -29,7 +29,7 @@ from gateway.policy.model import (
     Policy,
 )
 from gateway.policy.prohibited import is_prohibited
-from gateway.policy.reachability import unsatisfiable_reason
+from gateway.policy.reachability import ungrounded_alternative, unsatisfiable_reason
 
 __all__ = [
     "Problem",
@@ -400,7 +400,26 @@ def check_policy(
                     f"measure {rule.constrain.measure!r} is not in the measures list (措施清单)",
                 )
             )
-        problems.extend(_constraint_taint(file, rule.id, [c.fact for c in reads], taint))
+        taint_problems = _constraint_taint(file, rule.id, [c.fact for c in reads], taint)
+        problems.extend(taint_problems)
+        if not taint_problems and not typed:
+            documents = frozenset(
+                c.fact
+                for c in reads
+                if taint.classes(c.fact) == {FactClass.EFFECTIVE_DOCUMENT.value}
+            )
+            loose = ungrounded_alternative(rule.when, catalogue, documents)
+            if loose is not None:
+                shown = " and ".join(str(a) for a in loose) or "(always)"
+                problems.append(
+                    Problem(
+                        file,
+                        rule.id,
+                        "constraint_needs_effective_document",
+                        f"the constraint can fire with no effective document behind it "
+                        f"(when {shown}): each way it fires must need a document's record",
+                    )
+                )
     return problems
 
 

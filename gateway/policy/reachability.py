@@ -27,7 +27,7 @@ from typing import Any
 
 from gateway.policy.model import AllOf, Comparison, Condition, FactCatalogue, FactType, Not
 
-__all__ = ["Atom", "unsatisfiable_reason"]
+__all__ = ["Atom", "ungrounded_alternative", "unsatisfiable_reason"]
 
 _NEGATE = {
     "==": "!=",
@@ -157,18 +157,57 @@ def unsatisfiable_reason(cond: Condition, catalogue: FactCatalogue) -> str | Non
         return None
     first_conflict = ""
     for alternative in alternatives:
-        by_fact: dict[str, list[Atom]] = {}
-        for atom in alternative:
-            by_fact.setdefault(atom.fact, []).append(atom)
-        conflict = None
-        for name, atoms in by_fact.items():
-            fact = catalogue.facts.get(name)
-            if fact is None or fact.type is FactType.RECORDS:
-                continue
-            if not _fact_satisfiable(fact.type, fact.values, atoms):
-                conflict = " and ".join(str(a) for a in atoms)
-                break
+        conflict = _conflict(alternative, catalogue)
         if conflict is None:
             return None
         first_conflict = first_conflict or conflict
     return f"the condition can never be true: {first_conflict} cannot hold together"
+
+
+def _conflict(alternative: list[Atom], catalogue: FactCatalogue) -> str | None:
+    """The comparisons on one fact that cannot hold together, if any."""
+    by_fact: dict[str, list[Atom]] = {}
+    for atom in alternative:
+        by_fact.setdefault(atom.fact, []).append(atom)
+    for name, atoms in by_fact.items():
+        fact = catalogue.facts.get(name)
+        if fact is None or fact.type is FactType.RECORDS:
+            continue
+        if not _fact_satisfiable(fact.type, fact.values, atoms):
+            return " and ".join(str(a) for a in atoms)
+    return None
+
+
+def ungrounded_alternative(
+    cond: Condition, catalogue: FactCatalogue, document_facts: frozenset[str]
+) -> list[Atom] | None:
+    """A way the condition can be true without any effective document, if there is one.
+
+    Each alternative of a constraint must hold a comparison on an
+    effective-document fact that the fact's *absence* cannot satisfy: a fact
+    with no default is unknown when absent (so any comparison on it needs a
+    record), and one with a default needs a comparison its default fails
+    (``listed == true``, not ``listed != true``). Otherwise the rule would fire
+    on people no document names — "constrain everyone not on the red list".
+    """
+    try:
+        alternatives = _alternatives(cond)
+    except _TooLarge:
+        return None
+    for alternative in alternatives:
+        if _conflict(alternative, catalogue) is not None:
+            continue  # this way can never fire at all
+        grounded = False
+        for atom in alternative:
+            fact = catalogue.facts.get(atom.fact)
+            if fact is None or atom.fact not in document_facts:
+                continue
+            try:
+                grounded = fact.default is None or not atom.holds(fact.default)
+            except TypeError:
+                grounded = True  # ill-typed: type_mismatch reports it
+            if grounded:
+                break
+        if not grounded:
+            return alternative
+    return None
