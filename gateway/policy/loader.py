@@ -68,11 +68,27 @@ class PolicyLoadError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys, which YAML forbids and which would
+    otherwise let the last of two ``class:`` lines win unseen by a reviewer."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path) -> tuple[Any, bytes]:
     """Parse one YAML file; raises PolicyLoadError(unreadable=True) when it cannot."""
     try:
         raw = path.read_bytes()
-        return yaml.safe_load(raw), raw
+        return yaml.load(raw, Loader=_UniqueKeyLoader), raw  # noqa: S506 - a SafeLoader
     except (OSError, yaml.YAMLError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
         raise PolicyLoadError(

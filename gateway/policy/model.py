@@ -220,6 +220,12 @@ class Effective(_Strict):
     from_: dt.date = Field(alias="from")
     until: dt.date | None = None
 
+    @model_validator(mode="after")
+    def _ordered(self) -> Effective:
+        if self.until is not None and self.until < self.from_:
+            raise ValueError("'until' is before 'from'")
+        return self
+
     def covers(self, day: dt.date) -> bool:
         return self.from_ <= day and (self.until is None or day <= self.until)
 
