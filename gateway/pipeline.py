@@ -78,6 +78,9 @@ class DecisionPipeline:
         self._t_evaluate = stage.labels("evaluate")
         self._t_audit = stage.labels("audit")
         self._t_sign = stage.labels("sign")
+        # labels() costs a lock and a tuple hash each call; children are kept instead.
+        self._counted: dict[tuple[str, str, str], Any] = {}
+        self._issued: dict[str, Any] = {}
 
     async def _records(self, kind: SubjectKind, subject_id: str) -> Any:
         records = self._cache.get(kind, subject_id)
@@ -207,14 +210,22 @@ class DecisionPipeline:
         response = dict(body)
         if key is not None and issued is not None:
             response["token"] = self._signer.sign_with(key, issued.claims, BENEFIT_TYP)
-            self._metrics.tokens_issued.labels(policy.scene).inc()
+            issued_counter = self._issued.get(policy.scene)
+            if issued_counter is None:
+                issued_counter = self._metrics.tokens_issued.labels(policy.scene)
+                self._issued[policy.scene] = issued_counter
+            issued_counter.inc()
         t4 = time.perf_counter()
 
         self._t_fetch.observe(t1 - t0)
         self._t_evaluate.observe(t2 - t1)
         self._t_audit.observe(t3 - t2)
         self._t_sign.observe(t4 - t3)
-        self._metrics.decisions.labels(policy.scene, result.outcome, partner.id).inc()
+        label = (policy.scene, result.outcome, partner.id)
+        counter = self._counted.get(label)
+        if counter is None:
+            counter = self._counted[label] = self._metrics.decisions.labels(*label)
+        counter.inc()
         return response
 
     async def recheck_tokens(
