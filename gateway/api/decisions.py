@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from aiohttp import web
@@ -69,7 +70,7 @@ async def create_decision(request: web.Request) -> web.Response:
         if first is not None:
             return replayed(json_response(first))
     try:
-        query = _query(data, compiled, partner)
+        query = _query(data, compiled, partner, today)
         result = await gw.pipeline.decide(
             partner,
             policies,
@@ -85,7 +86,9 @@ async def create_decision(request: web.Request) -> web.Response:
     return json_response(result)
 
 
-def _query(data: dict[str, Any], compiled: CompiledPolicy, partner: Partner) -> DecisionQuery:
+def _query(
+    data: dict[str, Any], compiled: CompiledPolicy, partner: Partner, today: dt.date
+) -> DecisionQuery:
     """Schema, subject id and context (422 with pointers), then the contract's purpose (403)."""
     try:
         body = DecisionBody.model_validate(data)
@@ -96,7 +99,7 @@ def _query(data: dict[str, Any], compiled: CompiledPolicy, partner: Partner) -> 
     errors: list[FieldError] = []
     subject_id = body.subject.id
     try:
-        subject_id = validate_subject_id(body.subject.kind, body.subject.id)
+        subject_id = validate_subject_id(body.subject.kind, body.subject.id, today)
     except InvalidIdentifier as exc:
         errors.append(FieldError("/subject/id", str(exc)))
     policy = compiled.policy
