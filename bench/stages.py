@@ -44,15 +44,16 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import run as bench_run  # noqa: E402
 
+from gateway import access_log  # noqa: E402
+from gateway.access_log import JsonAccessLogger  # noqa: E402
 from gateway.api.decisions import create_decision  # noqa: E402
 from gateway.api.http import json_response, read_json  # noqa: E402
 from gateway.api.keys import GATEWAY  # noqa: E402
 from gateway.api.schemas import DecisionBody  # noqa: E402
 from gateway.app import create_app  # noqa: E402
-from gateway.cli import JsonAccessLogger  # noqa: E402
 from gateway.demo import prepare_demo, seed_consents, write_demo_json  # noqa: E402
 from gateway.identifiers import validate_subject_id  # noqa: E402
-from gateway.logs import JsonFormatter  # noqa: E402
+from gateway.logs import configure_logging  # noqa: E402
 from gateway.settings import load_settings  # noqa: E402
 from gateway.tokens.signer import BENEFIT_TYP  # noqa: E402
 
@@ -247,14 +248,10 @@ async def main() -> int:
             metrics.decisions.labels(scenes[i], "granted", partners[i].id).inc()
 
         log_file = tmp / "access.log"
-        access = logging.getLogger("bench.access")
-        handler = logging.FileHandler(log_file)
-        handler.setFormatter(JsonFormatter())
-        access.addHandler(handler)
-        access.propagate = False
-        access.setLevel(logging.INFO)
+        log_stream = log_file.open("w", encoding="utf-8")
+        configure_logging("INFO", stream=log_stream)  # access lines go through the root handler
         logging.disable(logging.NOTSET)
-        access_logger = JsonAccessLogger(access, "")
+        access_logger = JsonAccessLogger(logging.getLogger("xinyi.access"), "")
         sample_response = json_response(responses[0])
         sample_response.headers["X-Request-Id"] = "0123456789abcdef"
 
@@ -321,7 +318,8 @@ async def main() -> int:
             total += per_decision
             print(f"  {name:42}{per_call:8.1f}{per_decision:8.1f}")
         print(f"  {'sum of the steps above':42}{'':8}{total:8.1f}")
-        handler.close()
+        access_log.flush()
+        log_stream.close()
     finally:
         await gw.close()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 
+from gateway import access_log
 from gateway.logs import configure_logging
 from gateway.policy.bundle import BundleError
 from gateway.policy.loader import PolicyLoadError, load_policy_dir
@@ -36,22 +36,6 @@ from gateway.settings import ConfigError, Settings, load_settings
 __all__ = ["main"]
 
 log = logging.getLogger("xinyi.cli")
-
-
-class JsonAccessLogger(AbstractAccessLogger):
-    """One JSON line per request: method, path, status, time; never a body or a query."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": response.status,
-                "duration_ms": round(time * 1000, 3),
-                "request_id": response.headers.get("X-Request-Id"),
-            },
-        )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -114,7 +98,7 @@ def _serve(args: argparse.Namespace) -> int:
                 factory(seed),
                 host=settings.host,
                 port=settings.port,
-                access_log_class=JsonAccessLogger,
+                access_log_class=access_log.JsonAccessLogger,
                 access_log=logging.getLogger("xinyi.access") if not args.no_access_log else None,
                 print=None,
                 loop=_new_loop(),
@@ -131,6 +115,9 @@ def _serve(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             return 2
+        finally:
+            # Forked workers leave through os._exit, which skips atexit.
+            access_log.flush()
         return 0
 
     if workers == 1:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from adapters.credit.base import CreditSource, CreditSourceError, SubjectKind
 from gateway.errors import DependencyUnavailable
 from gateway.facts.cache import RecordCache
+from gateway.ids import ordered_id
 from gateway.metrics import Metrics
 from gateway.policy.loader import CompiledPolicy, PolicySet
 from gateway.settings import Partner
@@ -29,7 +29,7 @@ from gateway.store.base import (
     Store,
     StoreUnavailable,
 )
-from gateway.tokens.keys import SigningKey, b64url
+from gateway.tokens.keys import SigningKey
 from gateway.tokens.signer import BENEFIT_TYP, Signer
 from gateway.tokens.status_list import INVALID, VALID
 from gateway.trust.consents import ConsentService
@@ -133,7 +133,7 @@ class DecisionPipeline:
                 extra={"scene": policy.scene, "rules": result.dropped, "policy": policy.id},
             )
 
-        decision_id = "dec_" + secrets.token_urlsafe(16)
+        decision_id = ordered_id("dec_")
         expires = now + dt.timedelta(days=policy.token_days)
         body: dict[str, Any] = {
             "decision_id": decision_id,
@@ -161,7 +161,7 @@ class DecisionPipeline:
         key: SigningKey | None = None
         if result.outcome == "granted":
             body["benefit_until"] = (today + dt.timedelta(days=policy.benefit_days)).isoformat()
-            jti = b64url(secrets.token_bytes(16))
+            jti = ordered_id()
             status = await self._store.allocate_status()
             key = self._signer.key_for(partner.token_alg)
             claims = self._claims(partner, compiled, body, pseudonym, jti, status, now)

@@ -148,6 +148,14 @@ class EmbeddedStore(Store):
         ).fetchone()
         if row:
             self._last_seq, self._last_hash = int(row[0]), str(row[1])
+        # A token's status index is in its row; status_entries holds only the
+        # entries set to something other than VALID (older state files also
+        # hold VALID rows, which are harmless).
+        for list_id, idx in self._rconn.execute(
+            "SELECT json_extract(body, '$.status.list_id'), json_extract(body, '$.status.index')"
+            " FROM tokens"
+        ):
+            self._lists.setdefault(list_id, _StatusList()).allocated.add(idx)
         for list_id, idx, status in self._rconn.execute(
             "SELECT list_id, idx, status FROM status_entries"
         ):
@@ -291,7 +299,11 @@ class EmbeddedStore(Store):
                 keys.append(
                     (write.idempotency[0], record.to_json(), time.time() + IDEMPOTENCY_TTL_S)
                 )
-            if write.status is not None:
+            # A token's row already records its slot (see open()); only a slot
+            # without one needs its own row.
+            if write.status is not None and (
+                write.token is None or write.token.status != write.status
+            ):
                 slots.append((write.status.list_id, write.status.index))
             prev = digest
         # One executemany per table: the writer thread holds the GIL for less time.

@@ -6,6 +6,7 @@ introspection; only the token's audience learns anything.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import time
@@ -19,7 +20,6 @@ from joserfc import errors as jose_errors
 
 from tests.oauth.jose_kit import (
     b64u,
-    b64u_decode,
     compact,
     joserfc_claims_check,
     joserfc_decode,
@@ -97,7 +97,10 @@ async def test_a_granted_token_verifies_with_pyjwt_and_joserfc(oauth_demo: OAuth
     assert claims["iss"] == oauth_demo.issuer
     assert claims["aud"] == LIBRARY
     assert claims["scene"] == "library"
-    assert len(b64u_decode(claims["jti"])) == 16  # 128 random bits
+    # jti: milliseconds of issue, then 80 random bits (gateway/ids.py).
+    raw = base64.b32hexdecode(claims["jti"].upper() + "======")
+    assert len(raw) == 16
+    assert abs(int.from_bytes(raw[:6], "big") / 1000 - claims["iat"]) < 2
     assert claims["nbf"] == claims["iat"]
     assert 0 < claims["exp"] - claims["iat"] <= 31 * 86_400  # days, not months
     entry = claims["status"]["status_list"]

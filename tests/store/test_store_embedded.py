@@ -167,9 +167,38 @@ async def test_record_decision_writes_audit_decision_token_and_status(
     assert live == token("j1", ref)
     assert await store.live_tokens("sk1", now=2_000_000_000) == []
     assert [t.jti for t in await store.tokens_signed_by("kid-1", 1_000)] == ["j1"]
+    # The token's row holds its status slot; status_entries only non-VALID entries.
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT list_id, idx, status FROM status_entries").fetchall()
+    assert rows == []
+
+
+async def test_a_slot_without_a_token_gets_its_own_row(store: EmbeddedStore, db: Path) -> None:
+    ref = await store.allocate_status()
+    await store.record_decision(write("d1", ref))
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT list_id, idx, status FROM status_entries").fetchall()
     assert rows == [(ref.list_id, ref.index, 0)]
+
+
+async def test_allocated_slots_and_statuses_survive_a_restart(
+    store: EmbeddedStore, db: Path
+) -> None:
+    refs = [await store.allocate_status() for _ in range(3)]
+    for i, ref in enumerate(refs):
+        await store.record_decision(write(f"d{i}", ref, token(f"j{i}", ref)))
+    await store.set_status(refs[1], 1)
+    again = await reopen(store, db)
+    try:
+        slist = again._lists[refs[0].list_id]
+        assert {r.index for r in refs} <= slist.allocated
+        assert [slist.get(r.index) for r in refs] == [0, 1, 0]
+        # New tokens keep going into the same list and never reuse a taken slot.
+        fresh = [await again.allocate_status() for _ in range(50)]
+        assert {r.list_id for r in fresh} == {refs[0].list_id}
+        assert not {r.index for r in fresh} & {r.index for r in refs}
+    finally:
+        await again.close()
 
 
 async def test_a_failed_write_leaves_nothing_behind(store: EmbeddedStore, db: Path) -> None:
@@ -182,7 +211,7 @@ async def test_a_failed_write_leaves_nothing_behind(store: EmbeddedStore, db: Pa
     assert await store.get_decision("d2") is None
     assert [r.seq for r in await store.audit_records(0, 10)] == [1]
     with sqlite3.connect(db) as conn:
-        count = conn.execute("SELECT count(*) FROM status_entries").fetchone()[0]
+        count = conn.execute("SELECT count(*) FROM tokens").fetchone()[0]
     assert count == 1
 
 
