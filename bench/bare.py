@@ -5,13 +5,19 @@ as the gateway: it parses the JSON body with orjson, reads a few fields and
 answers with a ~1.2 KB JSON object (decision responses are 0.4-3.3 KB, ~1.6 KB
 on average). No authentication, no validation, no storage, no access log.
 
-    python bench/bare.py --port 8081
+    python bench/bare.py --port 8081 [--workers N]
+
+With ``--workers N`` it forks N processes that share the port (SO_REUSEPORT),
+as ``xinyi-gateway serve --workers N`` does.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import secrets
+import signal
 import time
 
 import orjson
@@ -56,15 +62,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    web.run_app(
-        make_app(),
-        host=args.host,
-        port=args.port,
-        access_log=None,
-        print=None,
-        loop=uvloop.new_event_loop(),
-    )
+
+    def serve() -> None:
+        web.run_app(
+            make_app(),
+            host=args.host,
+            port=args.port,
+            access_log=None,
+            print=None,
+            loop=uvloop.new_event_loop(),
+            reuse_port=args.workers > 1,
+        )
+
+    if args.workers <= 1:
+        serve()
+        return
+    children = []
+    for _ in range(args.workers):
+        pid = os.fork()
+        if pid == 0:
+            serve()
+            os._exit(0)
+        children.append(pid)
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        os.waitpid(child, 0)
 
 
 if __name__ == "__main__":

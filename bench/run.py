@@ -1,29 +1,42 @@
-"""Load benchmark: gateway decisions/s and latency against a bare aiohttp endpoint.
+"""Load benchmark: gateway decisions/s and latency against a baseline, in one run.
 
-    .venv/bin/python bench/run.py [--duration 15] [--connections 64] [--repeat 3]
+    .venv/bin/python bench/run.py [--scenario embedded|oauth|redis]
+                                  [--duration 15] [--connections 64] [--repeat 3]
 
-In one run it starts three servers on free loopback ports, each one process:
+Scenarios (each measures its targets in turn, round after round):
 
-* ``bare``           — bench/bare.py, the fair baseline of DESIGN §11;
-* ``gateway``        — ``python -m gateway serve --demo`` with its access log on
-                       (written to a file, as a service's stderr would be);
-* ``gateway-nolog``  — the same with ``--no-access-log``.
+* ``embedded`` (default; issue 2) — one process each:
+  ``bare`` (bench/bare.py, the fair baseline of DESIGN §11), ``gateway``
+  (``serve --demo`` with its access log on, written to a file as a service's
+  stderr would be) and ``gateway-nolog`` (the same with ``--no-access-log``).
+* ``oauth`` (issue 4) — one gateway process (``--no-access-log``), asked the
+  same requests twice over: ``gateway-apikey`` authenticates with the demo
+  partners' API keys, ``gateway-oauth`` with access tokens that each partner
+  got from ``/oauth/token`` with a signed client assertion (fresh tokens
+  before every measurement, as they live ten minutes).
+* ``redis`` (issue 5) — ``bare-2w``: bench/bare.py with two worker processes;
+  ``gateway-redis-2w``: ``serve --demo --workers 2 --no-access-log`` on a
+  redis-server this script starts on a free port with AOF and
+  ``appendfsync always`` (config/redis/single.conf). Nothing is pinned: the
+  workers, redis-server and wrk share the machine's CPUs. The gateway's CPU
+  figure includes redis-server's.
 
 The demo partners' rate limits are raised (``--demo-rate``) so nothing is
 throttled. Every demo subject x scene pair becomes one prebuilt request
 (bench/decisions.lua cycles through them); before measuring, each request is
-sent once and its outcome checked against demo.json's ``expected``. The same
-request list is sent to the bare endpoint.
+sent once and its outcome checked against demo.json's ``expected``. Bare
+endpoints get the same request bytes.
 
-With two or more CPUs, servers are pinned to CPU 0 and wrk (one thread) to
-CPU 1 with taskset. Each round measures the three targets in turn; with
-``--repeat`` > 1 the table shows the median round per target. Any non-2xx
-response or socket error fails the run. Results go to bench/results/.
+In the one-process scenarios, with two or more CPUs, servers are pinned to
+CPU 0 and wrk (one thread) to CPU 1 with taskset. With ``--repeat`` > 1 the
+table shows the median round per target. Any non-2xx response or socket error
+fails the run. Results go to bench/results/.
 
-Besides req/s it reports each server's CPU time per request (from /proc),
-which other jobs on a shared machine disturb far less than throughput, and
-how many CPUs other processes kept busy meanwhile. Before each measurement
-it waits (up to --quiet-wait seconds) for the machine to go quiet.
+Besides req/s it reports each server's CPU time per request (from /proc, the
+whole process tree), which other jobs on a shared machine disturb far less
+than throughput, and how many CPUs other processes kept busy meanwhile.
+Before each measurement it waits (up to --quiet-wait seconds) for the machine
+to go quiet.
 """
 
 from __future__ import annotations
@@ -43,9 +56,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +69,17 @@ ROOT = BENCH.parent
 SCRIPT = BENCH / "decisions.lua"
 RESULTS = BENCH / "results"
 DEMO_RATE = 1_000_000
-TARGETS = ("bare", "gateway", "gateway-nolog")
+SCENARIOS: dict[str, tuple[str, ...]] = {
+    "embedded": ("bare", "gateway", "gateway-nolog"),
+    "oauth": ("gateway-apikey", "gateway-oauth"),
+    "redis": ("bare-2w", "gateway-redis-2w"),
+}
+# What each scenario's issue asks of the ratio to its first target.
+GOALS = {
+    "embedded": "goal >= 20% of bare (issue 2), project goal >= 35%",
+    "oauth": "goal: within 10% of API keys (issue 4)",
+    "redis": "goal >= 30% of bare with 2 workers, p99 <= 15 ms at 64 connections (issue 5)",
+}
 # Busy CPUs outside the benchmark above which a run is flagged as disturbed.
 OTHER_LOAD_WARNING = 0.15
 
@@ -67,6 +92,12 @@ class Server:
     log: Path
     requests_file: Path | None = None
     results: list[dict[str, Any]] = field(default_factory=list)
+    # A gateway's demo state directory (None for a bare endpoint).
+    state: Path | None = None
+    # "api_key" or "oauth": how this target's requests authenticate.
+    auth: str = "api_key"
+    # Processes whose CPU counts as this server's besides its own tree (redis-server).
+    extra_pids: tuple[int, ...] = ()
 
     @property
     def url(self) -> str:
@@ -138,8 +169,14 @@ def lua_string(text: str) -> str:
     return "".join(out)
 
 
-def build_requests(demo: dict[str, Any]) -> list[dict[str, Any]]:
-    """One request per demo subject x scene: the partner holding the scene asks."""
+def build_requests(
+    demo: dict[str, Any], bearer: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """One request per demo subject x scene: the partner holding the scene asks.
+
+    ``bearer`` maps partner ids to OAuth access tokens; without it the
+    partners' API keys are used.
+    """
     by_scene = {scene: p for p in demo["partners"] for scene in p["scenes"]}
     requests = []
     for subject in demo["subjects"]:
@@ -156,7 +193,7 @@ def build_requests(demo: dict[str, Any]) -> list[dict[str, Any]]:
             requests.append(
                 {
                     "path": f"/v1/scenes/{scene}/decisions",
-                    "key": partner["api_key"],
+                    "key": bearer[partner["id"]] if bearer else partner["api_key"],
                     "body": json.dumps(body, ensure_ascii=False, separators=(",", ":")),
                     "expected": subject["expected"][scene],
                 }
@@ -194,7 +231,53 @@ def check_outcomes(server: Server, requests: list[dict[str, Any]]) -> dict[str, 
     return mix
 
 
-def start_gateway(name: str, workdir: Path, cpu: int | None, access_log: bool) -> Server:
+def access_tokens(demo: dict[str, Any], url: str) -> dict[str, str]:
+    """An access token per demo partner, from /oauth/token with a private_key_jwt assertion."""
+    import jwt  # PyJWT, a dev dependency, as in README's walk-through
+
+    tokens = {}
+    for partner in demo["partners"]:
+        jwk = json.loads(Path(partner["client_key"]).read_text(encoding="utf-8"))
+        now = int(time.time())
+        assertion = jwt.encode(
+            {
+                "iss": partner["id"],
+                "sub": partner["id"],
+                "aud": demo["base_url"],
+                "iat": now,
+                "exp": now + 60,
+                "jti": uuid.uuid4().hex,
+            },
+            jwt.PyJWK(jwk).key,
+            algorithm=jwk.get("alg", "EdDSA"),
+            headers={"kid": jwk["kid"]},
+        )
+        form = urllib.parse.urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": assertion,
+            }
+        ).encode()
+        with urllib.request.urlopen(url + "/oauth/token", form, timeout=10) as resp:  # noqa: S310 - loopback
+            tokens[partner["id"]] = json.loads(resp.read())["access_token"]
+    return tokens
+
+
+def prepare(server: Server) -> dict[str, int]:
+    """Write the server's request list (fresh access tokens for OAuth); check outcomes."""
+    assert server.state is not None
+    demo = json.loads((server.state / "demo.json").read_text(encoding="utf-8"))
+    bearer = access_tokens(demo, server.url) if server.auth == "oauth" else None
+    requests = build_requests(demo, bearer)
+    server.requests_file = server.log.with_name(f"{server.name}-requests.lua")
+    write_lua(requests, server.requests_file)
+    return check_outcomes(server, requests)
+
+
+def start_gateway(
+    name: str, workdir: Path, cpu: int | None, access_log: bool, extra: tuple[str, ...] = ()
+) -> Server:
     state = workdir / name
     argv = [
         sys.executable,
@@ -209,12 +292,12 @@ def start_gateway(name: str, workdir: Path, cpu: int | None, access_log: bool) -
     ]
     if not access_log:
         argv.append("--no-access-log")
-    server = start(name, argv, workdir, cpu)
+    server = start(name, [*argv, *extra], workdir, cpu)
     demo_json = state / "demo.json"
     deadline = time.monotonic() + 30
     while not demo_json.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    server.requests_file = workdir / f"{name}-requests.lua"
+    server.state = state
     return server
 
 
@@ -272,14 +355,36 @@ def wrk(
 def cpu_snapshot(server: Server) -> tuple[float, float, float]:
     """(server process CPU s, machine busy CPU s, CPU s of finished children, i.e. wrk)."""
     tick = os.sysconf("SC_CLK_TCK")
-    stat = Path(f"/proc/{server.proc.pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    server_cpu = (int(fields[11]) + int(fields[12])) / tick
+    server_cpu = tree_cpu((server.proc.pid, *server.extra_pids)) / tick
     cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     ticks = [int(x) for x in cpu[:8]]  # user nice system idle iowait irq softirq steal
     busy = (sum(ticks) - ticks[3] - ticks[4]) / tick
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return server_cpu, busy, children.ru_utime + children.ru_stime
+
+
+def tree_cpu(roots: tuple[int, ...]) -> int:
+    """CPU ticks (user + system) of these processes and all their live descendants."""
+    parent: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stat = stat_file.read_text()
+        except OSError:
+            continue  # the process has gone
+        fields = stat[stat.rindex(")") + 2 :].split()
+        pid = int(stat_file.parent.name)
+        parent[pid] = int(fields[1])
+        ticks[pid] = int(fields[11]) + int(fields[12])
+    wanted = set(roots)
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parent.items():
+            if ppid in wanted and pid not in wanted:
+                wanted.add(pid)
+                grew = True
+    return sum(ticks.get(pid, 0) for pid in wanted)
 
 
 def machine_busy(seconds: float) -> float:
@@ -337,20 +442,83 @@ def ms(us: float) -> str:
 
 
 @contextlib.contextmanager
-def servers(workdir: Path, cpu: int | None) -> Iterator[dict[str, Server]]:
+def servers(workdir: Path, cpu: int | None, scenario: str) -> Iterator[dict[str, Server]]:
     started: dict[str, Server] = {}
+    redis: subprocess.Popen[bytes] | None = None
+    bare = [sys.executable, str(BENCH / "bare.py")]
     try:
-        started["bare"] = start("bare", [sys.executable, str(BENCH / "bare.py")], workdir, cpu)
-        started["gateway"] = start_gateway("gateway", workdir, cpu, access_log=True)
-        started["gateway-nolog"] = start_gateway("gateway-nolog", workdir, cpu, access_log=False)
+        if scenario == "embedded":
+            started["bare"] = start("bare", bare, workdir, cpu)
+            started["gateway"] = start_gateway("gateway", workdir, cpu, access_log=True)
+            started["gateway-nolog"] = start_gateway(
+                "gateway-nolog", workdir, cpu, access_log=False
+            )
+        elif scenario == "oauth":
+            gateway = start_gateway("gateway", workdir, cpu, access_log=False)
+            # One process, two ways in: the same requests, by API key and by access token.
+            started["gateway-apikey"] = replace(gateway, name="gateway-apikey", results=[])
+            started["gateway-oauth"] = replace(
+                gateway, name="gateway-oauth", auth="oauth", results=[]
+            )
+        else:
+            redis, url = start_redis(workdir / "redis")
+            started["bare-2w"] = start("bare-2w", [*bare, "--workers", "2"], workdir, cpu)
+            gateway = start_gateway(
+                "gateway-redis-2w",
+                workdir,
+                cpu,
+                access_log=False,
+                extra=("--store", url, "--workers", "2"),
+            )
+            gateway.extra_pids = (redis.pid,)
+            started[gateway.name] = gateway
         yield started
     finally:
         for server in started.values():
             stop(server)
+        if redis is not None:
+            redis.terminate()  # by the pid we started
+            redis.wait(timeout=15)
+
+
+def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """redis-server on a free port with the durability of config/redis/single.conf."""
+    if not shutil.which("redis-server"):
+        raise RuntimeError("redis-server is not installed: apt-get install -y redis-server")
+    directory.mkdir(parents=True)
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            str(ROOT / "config" / "redis" / "single.conf"),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(directory),
+            "--save",
+            "",
+            "--logfile",
+            str(directory / "redis.log"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1) as c:
+            c.sendall(b"PING\r\n")
+            if c.recv(16).startswith(b"+PONG"):
+                return proc, f"redis://127.0.0.1:{port}/0"
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"redis-server did not start: see {directory / 'redis.log'}")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="gateway vs bare aiohttp load benchmark")
+    parser = argparse.ArgumentParser(description="gateway vs baseline load benchmark")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="embedded")
     parser.add_argument("--duration", type=float, default=15, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3, help="rounds; the median is reported")
@@ -367,39 +535,47 @@ def main() -> int:
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
         return 2
-    pin = not args.no_pin and cpu_count() >= 2 and shutil.which("taskset") is not None
+    targets = SCENARIOS[args.scenario]
+    pin = (
+        not args.no_pin
+        and args.scenario != "redis"
+        and cpu_count() >= 2
+        and shutil.which("taskset") is not None
+    )
     server_cpu, client_cpu = (0, 1) if pin else (None, None)
 
     info = machine()
     print(f"machine: {info}")
+    print(f"scenario: {args.scenario} ({', '.join(targets)})")
     print(f"pinning: {'servers on CPU 0, wrk on CPU 1' if pin else 'none'}")
     # A SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C: servers stopped, temp dir removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix="xinyi-bench-"))
     try:
-        with servers(workdir, server_cpu) as running:
+        with servers(workdir, server_cpu, args.scenario) as running:
             mix: dict[str, int] = {}
-            for name in ("gateway", "gateway-nolog"):
-                server = running[name]
-                demo = json.loads((workdir / name / "demo.json").read_text(encoding="utf-8"))
-                requests = build_requests(demo)
-                assert server.requests_file is not None
-                write_lua(requests, server.requests_file)
-                mix = check_outcomes(server, requests)
-                if name == "gateway":
-                    running["bare"].requests_file = server.requests_file
-            print(f"request mix: {len(requests)} requests per cycle, outcomes {mix}")
+            requests_file: Path | None = None
+            for server in running.values():
+                if server.state is not None:
+                    mix = prepare(server)
+                    requests_file = requests_file or server.requests_file
+            for server in running.values():
+                if server.state is None:  # a bare endpoint gets the same bytes
+                    server.requests_file = requests_file
+            print(f"request mix: {sum(mix.values())} requests per cycle, outcomes {mix}")
             for server in running.values():
                 print(f"warm-up {server.name} ({args.warmup:g}s)", flush=True)
                 wrk(server, args, client_cpu, args.warmup)
             for round_ in range(1, args.repeat + 1):
-                for name in TARGETS:
+                for name in targets:
                     server = running[name]
+                    if server.auth == "oauth":
+                        prepare(server)  # access tokens live ten minutes
                     wait_for_quiet(args.quiet_wait)
                     result = wrk(server, args, client_cpu, args.duration)
                     server.results.append(result)
                     print(
-                        f"round {round_} {name:14} {result['rps']:9.0f} req/s  "
+                        f"round {round_} {name:16} {result['rps']:9.0f} req/s  "
                         f"p50 {ms(result['p50_us'])} ms  p99 {ms(result['p99_us'])} ms  "
                         f"server {result['server_cpu_us']:5.0f} µs CPU/req "
                         f"({result['server_cpus']:.2f} CPU)  others {result['other_cpus']:.2f} CPU",
@@ -408,33 +584,36 @@ def main() -> int:
             for server in running.values():
                 if server.proc.poll() is not None:
                     raise RuntimeError(f"{server.name} died during the run:\n{tail(server.log)}")
-            summary = {name: median_result(running[name].results) for name in TARGETS}
+            summary = {name: median_result(running[name].results) for name in targets}
+            busiest = max(r["other_cpus"] for name in targets for r in running[name].results)
+            rounds = {name: running[name].results for name in targets}
     finally:
         if args.keep:
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    bare = summary["bare"]
+    base = summary[targets[0]]
     print()
     print(
-        f"{'target':16}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs bare':>9}"
-        f"{'CPU µs/req':>12}{'vs bare':>9}"
+        f"{'target':18}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs ' + targets[0]:>18}"
+        f"{'CPU µs/req':>12}{'vs (CPU)':>10}"
     )
-    for name in TARGETS:
+    for name in targets:
         r = summary[name]
         print(
-            f"{name:16}{r['rps']:10.0f}{ms(r['p50_us']):>9}{ms(r['p99_us']):>9}"
-            f"{r['rps'] / bare['rps']:9.1%}"
-            f"{r['server_cpu_us']:12.0f}{bare['server_cpu_us'] / r['server_cpu_us']:9.1%}"
+            f"{name:18}{r['rps']:10.0f}{ms(r['p50_us']):>9}{ms(r['p99_us']):>9}"
+            f"{r['rps'] / base['rps']:18.1%}"
+            f"{r['server_cpu_us']:12.0f}{base['server_cpu_us'] / r['server_cpu_us']:10.1%}"
         )
-    ratio = summary["gateway"]["rps"] / bare["rps"]
-    ratio_nolog = summary["gateway-nolog"]["rps"] / bare["rps"]
+    ratios = {name: summary[name]["rps"] / base["rps"] for name in targets[1:]}
     print(
-        f"\nratio gateway/bare: {ratio:.1%} (access log on), {ratio_nolog:.1%} (off); "
-        f"goal >= 20%, project goal >= 35%"
+        "\nratio to "
+        + targets[0]
+        + ": "
+        + ", ".join(f"{name} {ratio:.1%}" for name, ratio in ratios.items())
+        + f"; {GOALS[args.scenario]}"
     )
-    busiest = max(r["other_cpus"] for name in TARGETS for r in running[name].results)
     if busiest > OTHER_LOAD_WARNING:
         print(
             f"warning: other processes used up to {busiest:.2f} CPU during a measurement; "
@@ -443,12 +622,13 @@ def main() -> int:
 
     RESULTS.mkdir(exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"run-{stamp}.json"
+    out = RESULTS / f"run-{args.scenario}-{stamp}.json"
     out.write_text(
         json.dumps(
             {
                 "when": stamp,
                 "command": " ".join([Path(sys.executable).name, *sys.argv]),
+                "scenario": args.scenario,
                 "settings": {**vars(args), "pinned": pin, "demo_rate": DEMO_RATE},
                 "machine": info,
                 "request_mix": mix,
@@ -456,13 +636,13 @@ def main() -> int:
                     name: {k: v for k, v in r.items() if k != "wrk_output"}
                     for name, r in summary.items()
                 },
-                "ratio": {"gateway": ratio, "gateway-nolog": ratio_nolog},
+                "ratio": ratios,
                 "cpu_ratio": {
-                    name: bare["server_cpu_us"] / summary[name]["server_cpu_us"]
-                    for name in ("gateway", "gateway-nolog")
+                    name: base["server_cpu_us"] / summary[name]["server_cpu_us"]
+                    for name in targets[1:]
                 },
                 "max_other_cpus": busiest,
-                "rounds": {name: running[name].results for name in TARGETS},
+                "rounds": rounds,
             },
             indent=2,
         )
