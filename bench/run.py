@@ -607,6 +607,14 @@ def main() -> int:
             f"{r['server_cpu_us']:12.0f}{base['server_cpu_us'] / r['server_cpu_us']:10.1%}"
         )
     ratios = {name: summary[name]["rps"] / base["rps"] for name in targets[1:]}
+    # The machine's speed drifts over minutes; a round's targets run back to back,
+    # so the ratio within each round is steadier than the ratio of the medians.
+    round_ratios = {
+        name: sorted(
+            r["rps"] / b["rps"] for r, b in zip(rounds[name], rounds[targets[0]], strict=True)
+        )
+        for name in targets[1:]
+    }
     print(
         "\nratio to "
         + targets[0]
@@ -614,6 +622,11 @@ def main() -> int:
         + ", ".join(f"{name} {ratio:.1%}" for name, ratio in ratios.items())
         + f"; {GOALS[args.scenario]}"
     )
+    for name, values in round_ratios.items():
+        print(
+            f"{name} per round: median {values[(len(values) - 1) // 2]:.1%} "
+            f"(range {values[0]:.1%}-{values[-1]:.1%})"
+        )
     if busiest > OTHER_LOAD_WARNING:
         print(
             f"warning: other processes used up to {busiest:.2f} CPU during a measurement; "
@@ -637,6 +650,7 @@ def main() -> int:
                     for name, r in summary.items()
                 },
                 "ratio": ratios,
+                "round_ratios": round_ratios,
                 "cpu_ratio": {
                     name: base["server_cpu_us"] / summary[name]["server_cpu_us"]
                     for name in targets[1:]
