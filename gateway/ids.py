@@ -6,12 +6,12 @@ in front, new ids go to the right-most leaf, as an append would. The time
 they show is the decision's own ``iat``, which whoever holds the id already
 has; 80 random bits follow it.
 
-Base32 "extended hex" keeps the characters' sort order equal to the bytes'.
+Lower-case hex sorts like the bytes it encodes (base32hex would too, but the
+stdlib's encoder is pure Python and cost ~5 µs an id).
 """
 
 from __future__ import annotations
 
-import base64
 import secrets
 import time
 
@@ -19,6 +19,5 @@ __all__ = ["ordered_id"]
 
 
 def ordered_id(prefix: str = "") -> str:
-    """``prefix`` + 26 characters: 48 bits of Unix milliseconds, then 80 random bits."""
-    raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + secrets.token_bytes(10)
-    return prefix + base64.b32hexencode(raw).decode("ascii").rstrip("=").lower()
+    """``prefix`` + 32 hex digits: 48 bits of Unix milliseconds, then 80 random bits."""
+    return f"{prefix}{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"

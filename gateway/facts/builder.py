@@ -74,8 +74,19 @@ class _DerivedStep:
     inputs: tuple[str, ...]
 
 
+# Record-derived fact sets kept per plan; a few thousand subjects' worth.
+_MEMO_SIZE = 4096
+
+
 class FactPlan:
-    """The facts one policy needs, in an order where inputs come first."""
+    """The facts one policy needs, in an order where inputs come first.
+
+    What comes from records depends only on the records and the date, so it
+    is worked out once per record set and day and reused (the pipeline's
+    record cache hands out the same record sequence until the TTL or a credit
+    event replaces it). Context facts, and derivations reading them, are
+    built on every call.
+    """
 
     def __init__(self, catalogue: FactCatalogue, needed: Iterable[str]) -> None:
         self._context: list[tuple[str, str]] = []
@@ -84,6 +95,16 @@ class FactPlan:
         seen: set[str] = set()
         for name in sorted(needed):
             self._visit(catalogue, name, seen)
+        # Derivations with a context fact among their (transitive) inputs.
+        uses_context = {name for name, _ in self._context}
+        for step in self._derived:
+            if uses_context.intersection(step.inputs):
+                uses_context.add(step.name)
+        self._record_derived = [s for s in self._derived if s.name not in uses_context]
+        self._context_derived = [s for s in self._derived if s.name in uses_context]
+        # id(records) -> (records, as_of, facts); the entry holds the records, so
+        # their id cannot be reused by another object while the entry lives.
+        self._memo: dict[int, tuple[Sequence[CreditRecord], dt.date, dict[str, Any]]] = {}
 
     def _visit(self, catalogue: FactCatalogue, name: str, seen: set[str]) -> None:
         if name in seen:
@@ -118,11 +139,19 @@ class FactPlan:
         context: Mapping[str, Any],
         as_of: dt.date,
     ) -> dict[str, Any]:
-        facts: dict[str, Any] = {}
+        facts = dict(self._from_records(records, as_of))
         for name, key in self._context:
             value = context.get(key)
             if value is not None:
                 facts[name] = value
+        self._derive(self._context_derived, facts, as_of)
+        return facts
+
+    def _from_records(self, records: Sequence[CreditRecord], as_of: dt.date) -> dict[str, Any]:
+        hit = self._memo.get(id(records))
+        if hit is not None and hit[0] is records and hit[1] == as_of:
+            return hit[2]
+        facts: dict[str, Any] = {}
         if self._base:
             counting = [r for r in records if record_counts(r, as_of)]
             for step in self._base:
@@ -136,12 +165,19 @@ class FactPlan:
                 value = self._extract(step.fact, matching)
                 if value is not None:
                     facts[step.name] = value
-        for derived in self._derived:
+        self._derive(self._record_derived, facts, as_of)
+        if len(self._memo) >= _MEMO_SIZE:
+            self._memo.pop(next(iter(self._memo)))  # the oldest entry
+        self._memo[id(records)] = (records, as_of, facts)
+        return facts
+
+    @staticmethod
+    def _derive(steps: list[_DerivedStep], facts: dict[str, Any], as_of: dt.date) -> None:
+        for derived in steps:
             inputs = [facts.get(source) for source in derived.inputs]
             value = DERIVATIONS[derived.derive].compute(inputs, as_of)
             if value is not None:
                 facts[derived.name] = value
-        return facts
 
     @staticmethod
     def _extract(fact: Fact, matching: list[CreditRecord]) -> Any:

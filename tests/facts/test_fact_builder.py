@@ -294,3 +294,35 @@ def test_derivation_receives_only_its_inputs() -> None:
     assert derivation.inputs == ("records",)
     assert derivation.output == "integer"
     assert derivation.compute([None], AS_OF) is None
+
+
+# -- record facts are worked out once per record set and day --------------------------------
+
+
+def test_one_record_set_gives_the_same_facts_with_each_context() -> None:
+    plan = FactPlan(CATALOGUE, [YEARS, "context.loan_amount"])
+    records = (
+        rec("registration", decided_on=dt.date(2010, 1, 1)),
+        rec("penalty", adverse=True, decided_on=dt.date(2021, 6, 16)),
+    )
+    first = plan.build(records, {"loan_amount": 1000}, AS_OF)
+    second = plan.build(records, {}, AS_OF)
+    assert first[YEARS] == second[YEARS] == 3
+    assert first["context.loan_amount"] == 1000
+    assert "context.loan_amount" not in second  # the shared part was not written to
+
+
+def test_record_facts_follow_the_date_and_a_new_record_set() -> None:
+    plan = FactPlan(CATALOGUE, [YEARS])
+    records = (
+        rec("registration", decided_on=dt.date(2010, 1, 1)),
+        rec("penalty", adverse=True, decided_on=dt.date(2021, 6, 16)),
+    )
+    assert plan.build(records, {}, AS_OF)[YEARS] == 3
+    assert plan.build(records, {}, AS_OF + dt.timedelta(days=1))[YEARS] == 4
+    # A credit event replaces the cached sequence: the repaired penalty stops counting.
+    repaired = (
+        records[0],
+        rec("penalty", adverse=True, decided_on=dt.date(2021, 6, 16), status=RecordStatus.REPAIRED),
+    )
+    assert plan.build(repaired, {}, AS_OF)[YEARS] == 15
