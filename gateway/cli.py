@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import os
 import signal
@@ -90,6 +91,7 @@ def _serve(args: argparse.Namespace) -> int:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, app[GATEWAY].reload)
         if seed:
             await announce(app[GATEWAY])
+        _settle_gc()
         return app
 
     def run(seed: bool) -> int:
@@ -161,6 +163,22 @@ def _run_workers(workers: int, settings: Settings, announce: Any, run: Any) -> i
         _, code = os.waitpid(child, 0)
         status = status or os.waitstatus_to_exitcode(code)
     return status
+
+
+def _settle_gc() -> None:
+    """Keep the garbage collector off the start-up heap, and run it less often.
+
+    Everything built so far (modules, policies, keys, caches) lives as long as
+    the process; ``gc.freeze`` moves it out of the collector's sight, so later
+    collections only walk what requests allocate. A decision allocates a few
+    hundred container objects, nearly all freed by reference counting, so a
+    young-generation collection every 700 allocations (the default) mostly
+    walks objects about to die anyway. Together this saved 10-20 µs of CPU
+    per decision in bench/stages.py (BENCHMARKS.md).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
