@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import shutil
 import sqlite3
@@ -217,3 +218,16 @@ def test_keys_add_and_list(
     assert "published" in out
     assert "ES256" in out
     assert main(["keys", "activate", "no-such-kid", "--state-dir", str(tmp_path)]) == 1
+
+
+def test_serving_keeps_the_collector_off_the_start_up_heap() -> None:
+    from gateway.cli import _settle_gc
+
+    threshold = gc.get_threshold()
+    try:
+        _settle_gc()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] >= 10_000
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
