@@ -4,10 +4,11 @@ Going through ``logging`` costs a ``LogRecord``, the handler lock, the
 formatter and one ``write`` per line; at a thousand requests a second that
 was ~80 µs of CPU per request (BENCHMARKS.md). Access lines are built here
 directly with orjson in the shape ``JsonFormatter`` gives every other line,
-gathered for one event-loop tick, and written with one ``write`` through the
-root handler's stream under its lock (so lines from other threads never
-interleave with ours). Lines still waiting are written at interpreter exit
-and whenever ``flush()`` is called.
+gathered for up to ``FLUSH_AFTER_S`` (or ``_MAX_PENDING`` lines), and written
+with one ``write`` through the root handler's stream under its lock, so lines
+from other threads never interleave with ours. Waiting lines are written at
+interpreter exit and whenever ``flush()`` is called; a crash loses at most
+the last ``FLUSH_AFTER_S`` of access lines, never an application log line.
 
 Only method, path, status, duration and request id are logged: never a body,
 a query string or a header value.
@@ -26,9 +27,10 @@ import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-__all__ = ["JsonAccessLogger", "flush"]
+__all__ = ["FLUSH_AFTER_S", "JsonAccessLogger", "flush"]
 
-# Flush earlier than the end of the tick when this many lines wait.
+# How long a line may wait, and how many may wait, before they are written.
+FLUSH_AFTER_S = 0.05
 _MAX_PENDING = 512
 
 _pending: list[bytes] = []
@@ -96,4 +98,4 @@ class JsonAccessLogger(AbstractAccessLogger):
             flush()
         elif not _scheduled:
             _scheduled = True
-            asyncio.get_running_loop().call_soon(flush)
+            asyncio.get_running_loop().call_later(FLUSH_AFTER_S, flush)

@@ -64,6 +64,7 @@ from gateway.store.base import (
     consent_to_json,
 )
 from gateway.store.batching import GroupCommit
+from gateway.store.packing import connection_class
 
 __all__ = ["RedisStore"]
 
@@ -93,7 +94,10 @@ def _client(url: str) -> Redis | RedisCluster:
         for part in hosts.split(","):
             host, _, port = part.rpartition(":")
             nodes.append(ClusterNode(host or "127.0.0.1", int(port or 6379)))
+        # The async cluster client builds its node connections itself (redis-py's
+        # packer); only the single-node client takes a connection class.
         return RedisCluster(startup_nodes=nodes, **options)
+    options["connection_class"] = connection_class(urlsplit(url).scheme)
     return Redis.from_url(url, **options)
 
 
