@@ -137,14 +137,7 @@ async def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="xinyi-stages-"))
     setup = prepare_demo(tmp, dt.datetime.now(dt.UTC).date(), rate_per_second=1e9)
-    settings = load_settings(
-        None,
-        {
-            "state_dir": tmp,
-            "partners_file": setup.partners_file,
-            "credit_source": {"adapter": "sqlite", "options": {"path": str(setup.dataset)}},
-        },
-    )
+    settings = load_settings(None, setup.settings_overrides())
     app = await create_app(settings)
     gw = app[GATEWAY]
     try:

@@ -55,11 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
         state_dir = Path(args.state_dir or ".xinyi-demo").resolve()
         today = dt.datetime.now(dt.UTC).date()
         setup = prepare_demo(state_dir, today, rate_per_second=args.demo_rate)
-        overrides.update(
-            state_dir=state_dir,
-            partners_file=setup.partners_file,
-            credit_source={"adapter": "sqlite", "options": {"path": str(setup.dataset)}},
-        )
+        overrides.update(setup.settings_overrides())
     elif args.state_dir:
         overrides["state_dir"] = Path(args.state_dir).resolve()
     try:

@@ -74,6 +74,14 @@ class DemoSetup:
     subjects: list[DemoSubject]
     client_keys: dict[str, Path] = field(default_factory=dict)
 
+    def settings_overrides(self) -> dict[str, Any]:
+        """What a demo gateway's settings take from this setup: state, partners, dataset."""
+        return {
+            "state_dir": self.state_dir,
+            "partners_file": self.partners_file,
+            "credit_source": {"adapter": "sqlite", "options": {"path": str(self.dataset)}},
+        }
+
 
 def _record(
     n: int,

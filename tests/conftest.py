@@ -125,14 +125,7 @@ async def make_demo(
         made += 1
         state_dir = tmp_path / f"demo-{made}"
         setup = prepare_demo(state_dir, dt.datetime.now(dt.UTC).date(), rate_per_second)
-        settings = load_settings(
-            None,
-            {
-                "state_dir": state_dir,
-                "partners_file": setup.partners_file,
-                "credit_source": {"adapter": "sqlite", "options": {"path": str(setup.dataset)}},
-            },
-        )
+        settings = load_settings(None, setup.settings_overrides())
         app = await create_app(settings)
         gateway = app[GATEWAY]
         await seed_consents(setup, gateway.consents.create, gateway.now())

@@ -229,14 +229,7 @@ async def _open_app(
     if edit is not None:
         edit(partners)
         setup.partners_file.write_text(yaml.safe_dump({"partners": partners}))
-    settings = load_settings(
-        None,
-        {
-            "state_dir": state_dir,
-            "partners_file": setup.partners_file,
-            "credit_source": {"adapter": "sqlite", "options": {"path": str(setup.dataset)}},
-        },
-    )
+    settings = load_settings(None, setup.settings_overrides())
     app = await create_app(settings)
     gateway = app[GATEWAY]
     await seed_consents(setup, gateway.consents.create, gateway.now())

@@ -151,15 +151,7 @@ async def serve(tmp_path: Path, aiohttp_client: Any) -> Serve:
             setup.partners_file.write_text(
                 yaml.safe_dump(data, allow_unicode=True), encoding="utf-8"
             )
-        settings = load_settings(
-            None,
-            {
-                "state_dir": state_dir,
-                "partners_file": setup.partners_file,
-                "credit_source": {"adapter": "sqlite", "options": {"path": str(setup.dataset)}},
-                **overrides,
-            },
-        )
+        settings = load_settings(None, {**setup.settings_overrides(), **overrides})
         app = await create_app(settings)
         gateway = app[GATEWAY]
         await seed_consents(setup, gateway.consents.create, gateway.now())
