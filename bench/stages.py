@@ -32,6 +32,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import orjson
 import uvloop
@@ -165,21 +166,9 @@ async def main() -> int:
             label = f"concurrency {concurrency} (commit batch ~{concurrency})"
             print(f"  {label:32}{cost[0]:9.1f}{cost[1]:9.1f}{cost[2]:9.1f}")
         store = gw.store
-        real_append = store.record_decision
 
         async def no_append(_write: Any) -> None:
             return None
-
-        store.record_decision = no_append  # type: ignore[method-assign]
-        try:
-            cost = await handler_cost(middleware, pool, n, 64)
-        finally:
-            store.record_decision = real_append  # type: ignore[method-assign]
-        print(f"  {'concurrency 64, no audit append':32}{cost[0]:9.1f}{cost[1]:9.1f}{cost[2]:9.1f}")
-
-        # Split the append: the same SQLite transactions run inline on the loop thread
-        # (no executor hand-off, no second thread wanting the GIL), or skipped.
-        real_in_writer = store._in_writer
 
         async def inline(fn: Any, *fn_args: Any) -> Any:
             return fn(*fn_args)
@@ -187,15 +176,15 @@ async def main() -> int:
         async def skip(_fn: Any, *_args: Any) -> None:
             return None
 
-        for label, replacement in (
-            ("concurrency 64, SQLite on the loop", inline),
-            ("concurrency 64, SQLite skipped", skip),
+        # Price the append, then split it: the same SQLite transactions run inline on
+        # the loop thread (no executor hand-off, no second thread wanting the GIL).
+        for label, attribute, replacement in (
+            ("concurrency 64, no audit append", "record_decision", no_append),
+            ("concurrency 64, SQLite on the loop", "_in_writer", inline),
+            ("concurrency 64, SQLite skipped", "_in_writer", skip),
         ):
-            store._in_writer = replacement  # type: ignore[method-assign]
-            try:
+            with patch.object(store, attribute, replacement):
                 cost = await handler_cost(middleware, pool, n, 64)
-            finally:
-                store._in_writer = real_in_writer  # type: ignore[method-assign]
             print(f"  {label:32}{cost[0]:9.1f}{cost[1]:9.1f}{cost[2]:9.1f}")
 
         # -- single steps ---------------------------------------------------------------
