@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -74,6 +75,8 @@ class Gateway:
     oauth: TokenService
     tz: ZoneInfo
     status_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
+    _today: dt.date = field(default=dt.date.min, repr=False)
+    _today_at: int = field(default=-1, repr=False)
 
     @classmethod
     async def open(cls, settings: Settings, *, credit: CreditSource | None = None) -> Gateway:
@@ -150,8 +153,16 @@ class Gateway:
         return dt.datetime.now(dt.UTC)
 
     def today(self) -> dt.date:
-        """The calendar day in the deployment's time zone: policies are dated in local days."""
-        return dt.datetime.now(self.tz).date()
+        """The calendar day in the deployment's time zone: policies are dated in local days.
+
+        Worked out at most once a wall-clock second (the zone conversion is the
+        dearest part of a decision's date handling).
+        """
+        second = int(time.time())
+        if second != self._today_at:
+            self._today = dt.datetime.now(self.tz).date()
+            self._today_at = second
+        return self._today
 
     def reload_policies(self) -> tuple[bool, list[str]]:
         """Swap in a freshly loaded policy set, or keep the serving one and say why.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import secrets
 from collections.abc import Awaitable, Callable
@@ -25,6 +27,29 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+class _RequestIds:
+    """Request ids unique across processes and restarts: a random prefix, then a counter.
+
+    They only correlate log lines and answers, so they need not be
+    unguessable; a counter spares a getrandom call per request. A forked
+    worker draws a prefix of its own.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._prefix = secrets.token_hex(5)
+        self._count = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._count):06x}"
+
+
+_request_ids = _RequestIds()
 
 
 def problem_response(
@@ -50,7 +75,7 @@ def error_middleware(
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         incoming = request.headers.get("X-Request-Id", "")
-        request_id = incoming if _SAFE_ID.match(incoming) else secrets.token_hex(8)
+        request_id = incoming if _SAFE_ID.match(incoming) else _request_ids.next()
         REQUEST_ID.set(request_id)
         try:
             response = await handler(request)
