@@ -225,7 +225,7 @@ class Gateway:
                 raise Unauthenticated("the access token is not valid or has expired")
             granted = record.scopes
         else:
-            partner = self.partners.authenticate(authorization)
+            partner = self.partners.by_api_key(credential)
         limit = partner.rate_limit
         wait = await self.store.rate_limit(f"rl:{partner.id}", limit.per_second, limit.burst)
         if wait > 0:

@@ -49,8 +49,12 @@ class PartnerRegistry:
         return credential.strip()
 
     def authenticate(self, authorization: str | None) -> Partner:
-        """The partner a development API key belongs to."""
-        partner = self._by_key.get(hash_api_key(self.bearer(authorization)))
+        """The partner an ``Authorization: Bearer <API key>`` header belongs to."""
+        return self.by_api_key(self.bearer(authorization))
+
+    def by_api_key(self, credential: str) -> Partner:
+        """The partner a development API key (the bearer credential) belongs to."""
+        partner = self._by_key.get(hash_api_key(credential))
         if partner is None:
             raise Unauthenticated("the credential is not valid")
         return partner
