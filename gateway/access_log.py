@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-from time import gmtime, strftime
 from time import time as wall_clock
 from typing import Any
 
 import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+
+from gateway.logs import utc_timestamp
 
 __all__ = ["FLUSH_AFTER_S", "JsonAccessLogger", "flush"]
 
@@ -35,18 +36,6 @@ _MAX_PENDING = 512
 
 _pending: list[bytes] = []
 _scheduled = False
-_stamp_second = -1
-_stamp_prefix = ""
-
-
-def _timestamp(now: float) -> str:
-    """ISO 8601 UTC with milliseconds, the format of JsonFormatter; the date part cached."""
-    global _stamp_second, _stamp_prefix
-    second = int(now)
-    if second != _stamp_second:
-        _stamp_second = second
-        _stamp_prefix = strftime("%Y-%m-%dT%H:%M:%S", gmtime(second))
-    return f"{_stamp_prefix}.{int((now - second) * 1000):03d}Z"
 
 
 def flush() -> None:
@@ -83,7 +72,7 @@ class JsonAccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         global _scheduled
         line: dict[str, Any] = {
-            "time": _timestamp(wall_clock()),
+            "time": utc_timestamp(wall_clock()),
             "level": "info",
             "logger": self.logger.name,
             "message": "request",

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["REQUEST_ID", "JsonFormatter", "configure_logging"]
+__all__ = ["REQUEST_ID", "JsonFormatter", "configure_logging", "utc_timestamp"]
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -25,11 +25,25 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 }
 
 
+# (whole second, its formatted text): one tuple, so threads never see half an update.
+_stamp: tuple[int, str] = (-1, "")
+
+
+def utc_timestamp(now: float) -> str:
+    """ISO 8601 UTC with milliseconds, as every log line carries it; one strftime a second."""
+    global _stamp
+    second = int(now)
+    cached_second, text = _stamp
+    if second != cached_second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _stamp = (second, text)
+    return f"{text}.{int((now - second) * 1000):03d}Z"
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": utc_timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

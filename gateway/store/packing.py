@@ -18,27 +18,27 @@ from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocket
 __all__ = ["connection_class"]
 
 
-def _pack(args: tuple[Any, ...]) -> list[bytes]:
-    # redis-py sends a command name given as "CLIENT SETINFO" as two words; so do we.
-    name = args[0].encode() if isinstance(args[0], str) else args[0]
-    if isinstance(name, bytes) and b" " in name:
-        args = (*name.split(), *args[1:])
-    return [hiredis.pack_command(args)]
+class _HiredisPacking:
+    """Packs with hiredis; put before the redis-py connection class it serves."""
 
-
-class PackedConnection(Connection):
     def pack_command(self, *args: Any) -> list[bytes]:
-        return _pack(args)
+        # redis-py sends a command name given as "CLIENT SETINFO" as two words; so do we.
+        name = args[0].encode() if isinstance(args[0], str) else args[0]
+        if isinstance(name, bytes) and b" " in name:
+            args = (*name.split(), *args[1:])
+        return [hiredis.pack_command(args)]
 
 
-class PackedSSLConnection(SSLConnection):
-    def pack_command(self, *args: Any) -> list[bytes]:
-        return _pack(args)
+class PackedConnection(_HiredisPacking, Connection):
+    pass
 
 
-class PackedUnixConnection(UnixDomainSocketConnection):
-    def pack_command(self, *args: Any) -> list[bytes]:
-        return _pack(args)
+class PackedSSLConnection(_HiredisPacking, SSLConnection):
+    pass
+
+
+class PackedUnixConnection(_HiredisPacking, UnixDomainSocketConnection):
+    pass
 
 
 def connection_class(scheme: str) -> type[Connection] | type[UnixDomainSocketConnection]:
