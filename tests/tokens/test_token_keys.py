@@ -186,3 +186,18 @@ def test_a_second_active_key_is_refused(tmp_path: Path) -> None:
     ring = KeyRing.load(tmp_path / "keys", create=True)
     with pytest.raises(KeyRingError):
         ring.add("EdDSA", activate=True)
+
+
+def test_libsodium_signatures_equal_cryptographys(tmp_path: Path) -> None:
+    # Ed25519 is deterministic: the signer's libsodium path must give the very
+    # bytes cryptography gives for the same key and signing input.
+    ring = KeyRing.load(tmp_path, create=True)
+    key = ring.active("EdDSA")
+    assert key is not None and isinstance(key.private, Ed25519PrivateKey)
+    signer = Signer(ring)
+    for claims in ({"a": 1}, {"sub": "x" * 700, "n": list(range(40))}):
+        token = signer.sign_with(key, claims, "benefit+jwt")
+        signing_input, _, signature = token.rpartition(".")
+        expected = key.private.sign(signing_input.encode())
+        assert base64.urlsafe_b64decode(signature + "==") == expected
+        key.private.public_key().verify(expected, signing_input.encode())
