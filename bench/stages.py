@@ -213,7 +213,7 @@ async def main() -> int:
             await gw.consents.require(
                 m.consent_id,
                 kind=m.subject.kind,
-                subject_id=m.subject.id,
+                subject_key=gw.pseudonyms.internal(m.subject.kind, m.subject.id),
                 partner=p.id,
                 scene=c.policy.scene,
                 purpose=m.purpose,

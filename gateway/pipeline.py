@@ -108,11 +108,15 @@ class DecisionPipeline:
     ) -> dict[str, Any]:
         policy = compiled.policy
         consent_id = None
+        # The subject's internal pseudonym keys consents and token records; an HMAC
+        # costs a few µs, so it is worked out once.
+        subject_key: str | None = None
         if query.kind == "person" or query.kind in policy.consent_required_for:
+            subject_key = self._pseudonyms.internal(query.kind, query.subject_id)
             consent = await self._consents.require(
                 query.consent_id,
                 kind=query.kind,
-                subject_id=query.subject_id,
+                subject_key=subject_key,
                 partner=partner.id,
                 scene=policy.scene,
                 purpose=query.purpose,
@@ -173,7 +177,7 @@ class DecisionPipeline:
                 partner=partner.id,
                 scene=policy.scene,
                 purpose=query.purpose,
-                subject_key=self._pseudonyms.internal(query.kind, query.subject_id),
+                subject_key=subject_key or self._pseudonyms.internal(query.kind, query.subject_id),
                 kid=key.kid,
                 status=status,
                 expires=int(expires.timestamp()),

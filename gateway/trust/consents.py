@@ -65,13 +65,17 @@ class ConsentService:
         consent_id: str | None,
         *,
         kind: str,
-        subject_id: str,
+        subject_key: str,
         partner: str,
         scene: str,
         purpose: str,
         now: dt.datetime,
     ) -> Consent:
-        """The consent that covers this query, or Forbidden."""
+        """The consent that covers this query, or Forbidden.
+
+        ``subject_key`` is the subject's internal pseudonym
+        (``Pseudonyms.internal``), which the caller needs for its own records too.
+        """
         if not consent_id:
             raise Forbidden(
                 "this query needs the subject's consent: send consent_id",
@@ -87,9 +91,7 @@ class ConsentService:
             or scene not in consent.scenes
             or consent.purpose != purpose
             or consent.subject_kind != kind
-            or not secrets.compare_digest(
-                consent.subject_key, self._pseudonyms.internal(kind, subject_id)
-            )
+            or not secrets.compare_digest(consent.subject_key, subject_key)
         ):
             raise Forbidden(
                 "the consent does not cover this subject, scene, purpose or date",

@@ -193,7 +193,8 @@ def test_libsodium_signatures_equal_cryptographys(tmp_path: Path) -> None:
     # bytes cryptography gives for the same key and signing input.
     ring = KeyRing.load(tmp_path, create=True)
     key = ring.active("EdDSA")
-    assert key is not None and isinstance(key.private, Ed25519PrivateKey)
+    assert key is not None
+    assert isinstance(key.private, Ed25519PrivateKey)
     signer = Signer(ring)
     for claims in ({"a": 1}, {"sub": "x" * 700, "n": list(range(40))}):
         token = signer.sign_with(key, claims, "benefit+jwt")

@@ -20,6 +20,9 @@ RIC = "11010519491231002X"
 OTHER_RIC = "110105194912310046"
 
 
+PSEUDONYMS = Pseudonyms(b"k" * 32)
+
+
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[EmbeddedStore]:
     s = EmbeddedStore(tmp_path / "state.sqlite3")
@@ -30,7 +33,7 @@ async def store(tmp_path: Path) -> AsyncIterator[EmbeddedStore]:
 
 @pytest.fixture
 def service(store: EmbeddedStore) -> ConsentService:
-    return ConsentService(store, Pseudonyms(b"k" * 32), max_days=366)
+    return ConsentService(store, PSEUDONYMS, max_days=366)
 
 
 async def create(service: ConsentService, **changes: Any) -> Consent:
@@ -56,6 +59,7 @@ async def require(service: ConsentService, consent_id: str | None, **changes: An
         "purpose": "deposit_waiver",
         "now": NOW + dt.timedelta(days=1),
     } | changes
+    args["subject_key"] = PSEUDONYMS.internal(args["kind"], args.pop("subject_id"))
     return await service.require(consent_id, **args)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import stat
 from pathlib import Path
 
@@ -63,3 +66,12 @@ def test_load_creates_a_private_secret_once(tmp_path: Path) -> None:
 def test_load_without_create_needs_the_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         Pseudonyms.load(tmp_path / "missing.key")
+
+
+def test_value_is_hmac_sha256_of_sector_kind_and_id() -> None:
+    # Stored consents and token records hold these values: the derivation must not drift.
+    p = Pseudonyms(SECRET)
+    message = f"bank-a\x1fperson\x1f{RIC}".encode()
+    expected = base64.urlsafe_b64encode(hmac.digest(SECRET, message, hashlib.sha256))
+    for _ in range(2):  # the keyed HMAC is copied per call, never consumed
+        assert p.of("bank-a", "person", RIC) == expected.rstrip(b"=").decode()
