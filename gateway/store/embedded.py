@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import orjson
 
 from gateway.audit.chain import GENESIS, link_hash
+from gateway.ids import random_below
 from gateway.store.base import (
     IDEMPOTENCY_TTL_S,
     AccessToken,
@@ -348,7 +349,7 @@ class EmbeddedStore(Store):
             self._current_list = secrets.token_hex(8)
             slist = self._lists.setdefault(self._current_list, _StatusList())
         while True:
-            index = secrets.randbelow(STATUS_LIST_SIZE)
+            index = random_below(STATUS_LIST_SIZE)
             if index not in slist.allocated:
                 slist.allocated.add(index)
                 return StatusRef(self._current_list, index)

@@ -48,6 +48,7 @@ except ImportError:  # pragma: no cover - redis-py without maintenance notificat
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from gateway.audit.chain import GENESIS, link_hash
+from gateway.ids import random_below
 from gateway.store.autopipe import UNAVAILABLE, AutoPipeline
 from gateway.store.base import (
     IDEMPOTENCY_TTL_S,
@@ -298,7 +299,7 @@ class RedisStore(Store):
         if len(self._allocated) >= STATUS_LIST_SIZE * _LIST_FILL:
             self._new_list()
         while True:
-            index = secrets.randbelow(STATUS_LIST_SIZE)
+            index = random_below(STATUS_LIST_SIZE)
             if index not in self._allocated:
                 self._allocated.add(index)
                 return StatusRef(self._list_id, index)
