@@ -40,7 +40,7 @@ __all__ = ["DecisionPipeline", "DecisionQuery"]
 log = logging.getLogger("xinyi.decisions")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per request, so not frozen (see store/base.py)
 class DecisionQuery:
     kind: SubjectKind
     subject_id: str

@@ -138,7 +138,7 @@ class CompiledRule:
     classes: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per request, so not frozen (see store/base.py)
 class Evaluation:
     outcome: Outcome
     benefits: list[tuple[str, dict[str, Any]]]
