@@ -172,3 +172,25 @@ async def test_every_scene_has_a_demo_partner_and_subjects(demo: Demo) -> None:
     for scene in FOUR_SCENES:
         assert scene in demo.partner(demo.asker(scene))["scenes"]
         assert any(scene in s["expected"] for s in demo.subjects)
+
+
+async def test_metrics_count_decisions_stages_and_tokens(demo: Demo) -> None:
+    granted = 0
+    decided = 0
+    for subject in demo.subjects:
+        for scene in subject["expected"]:
+            body = await (await demo.decide(subject, scene)).json()
+            decided += 1
+            granted += body["outcome"] == "granted"
+    text = await (await demo.client.get("/metrics")).text()
+    samples = dict(
+        line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
+    for stage in ("fetch", "evaluate", "audit", "sign"):
+        assert float(samples[f'xinyi_stage_seconds_count{{stage="{stage}"}}']) == decided
+        assert float(samples[f'xinyi_stage_seconds_bucket{{le="+Inf",stage="{stage}"}}']) == decided
+        assert float(samples[f'xinyi_stage_seconds_sum{{stage="{stage}"}}']) > 0
+    issued = sum(float(v) for k, v in samples.items() if k.startswith("xinyi_tokens_issued_total"))
+    assert issued == granted > 0
+    total = sum(float(v) for k, v in samples.items() if k.startswith("xinyi_decisions_total"))
+    assert total == decided
