@@ -132,6 +132,11 @@ async def test_token_lifetime_is_days_not_months(demo: Demo) -> None:
         # the business end date is a separate claim, not the token's lifetime
         until = dt.date.fromisoformat(claims["benefit_until"])
         assert until >= dt.datetime.fromtimestamp(claims["exp"], dt.UTC).date()
+        # the body states the same instants as the token, in whole seconds, UTC
+        assert body["issued_at"] == dt.datetime.fromtimestamp(claims["iat"], dt.UTC).isoformat()
+        assert body["expires_at"] == dt.datetime.fromtimestamp(claims["exp"], dt.UTC).isoformat()
+        assert body["benefit_until"] == claims["benefit_until"]
+        assert abs(claims["iat"] - time.time()) < 5
 
 
 async def test_sub_is_a_pairwise_pseudonym(demo: Demo) -> None:
