@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from adapters.credit.base import CreditSource, CreditSourceError, SubjectKind
 from gateway.errors import DependencyUnavailable
 from gateway.facts.cache import RecordCache
@@ -142,7 +144,8 @@ class DecisionPipeline:
         now: dt.datetime,
         today: dt.date,
         idempotency: tuple[str, str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> bytes:
+        """The decision's answer, as the JSON body the caller gets."""
         policy = compiled.policy
         consent_id = None
         # The subject's internal pseudonym keys consents and token records; an HMAC
@@ -239,18 +242,22 @@ class DecisionPipeline:
             decision_id=decision_id,
             token_jti=jti,
         )
+        body_json = orjson.dumps(body)
+        write = DecisionWrite(
+            decision_id, partner.id, body_json, entry, status, issued, idempotency
+        )
         try:
-            await self._store.record_decision(
-                DecisionWrite(decision_id, partner.id, body, entry, status, issued, idempotency)
-            )
+            await self._store.record_decision(write)
         except StoreUnavailable as exc:
             log.error("audit append failed; decision withheld", extra={"decision_id": decision_id})
             raise DependencyUnavailable("the audit log is not writable; try again") from exc
         t3 = time.perf_counter()
 
-        response = dict(body)
+        response = body_json
         if key is not None and issued is not None:
-            response["token"] = self._signer.sign_with(key, issued.claims, BENEFIT_TYP)
+            token = self._signer.sign_with(key, issued.claims, BENEFIT_TYP)
+            # The answer is the stored body plus the token as its last member.
+            response = b'%s,"token":%s}' % (body_json[:-1], orjson.dumps(token))
             issued_counter = self._issued.get(policy.scene)
             if issued_counter is None:
                 issued_counter = self._metrics.tokens_issued.labels(policy.scene)

@@ -179,7 +179,7 @@ def _record_decisions(db: Path, n: int) -> None:
                     f"d{i}",
                     None,
                 )
-                await store.record_decision(DecisionWrite(f"d{i}", "p", {}, entry, None))
+                await store.record_decision(DecisionWrite(f"d{i}", "p", b"{}", entry, None))
         finally:
             await store.close()
 

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from gateway.api.http import json_response, read_json, require_object
+from gateway.api.http import json_response, raw_json_response, read_json, require_object
 from gateway.api.idempotency import abandon, begin, replayed, run_idempotent
 from gateway.api.keys import GATEWAY
 from gateway.api.schemas import DecisionBody, FeedbackBody, field_errors
@@ -83,7 +83,7 @@ async def create_decision(request: web.Request) -> web.Response:
     except BaseException:
         await abandon(gw, idem)
         raise
-    return json_response(result)
+    return raw_json_response(result)
 
 
 def _query(

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from gateway.errors import FieldError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
-__all__ = ["MAX_BODY_BYTES", "json_response", "read_json"]
+__all__ = ["MAX_BODY_BYTES", "json_response", "raw_json_response", "read_json"]
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -17,9 +17,14 @@ MAX_BODY_BYTES = 1024 * 1024
 def json_response(
     data: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
-    )
+    return raw_json_response(orjson.dumps(data), status, headers)
+
+
+def raw_json_response(
+    body: bytes, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """An answer whose JSON is already serialised."""
+    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
 
 
 def check_size(request: web.Request) -> None:

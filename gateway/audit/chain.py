@@ -14,20 +14,25 @@ import orjson
 
 from gateway.store.base import AuditRecord
 
-__all__ = ["GENESIS", "canonical", "link_hash", "verify_chain"]
+__all__ = ["GENESIS", "canonical", "chain_hash", "link_hash", "verify_chain"]
 
 GENESIS = "0" * 64
 
 
 def canonical(entry: Mapping[str, Any]) -> bytes:
+    # Not an AuditEntry itself: orjson writes a dataclass's fields unsorted.
     return orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
 
 
-def link_hash(prev_hash: str, seq: int, entry: Mapping[str, Any]) -> str:
+def chain_hash(prev_hash: str, seq: int, canonical_entry: bytes) -> str:
     digest = hashlib.sha256(prev_hash.encode())
     digest.update(b"\n%d\n" % seq)
-    digest.update(canonical(entry))
+    digest.update(canonical_entry)
     return digest.hexdigest()
+
+
+def link_hash(prev_hash: str, seq: int, entry: Mapping[str, Any]) -> str:
+    return chain_hash(prev_hash, seq, canonical(entry))
 
 
 def verify_chain(

@@ -166,7 +166,7 @@ class DecisionWrite:
 
     decision_id: str
     partner: str
-    body: dict[str, Any]
+    body: bytes  # the decision as JSON, serialised once for the store and the answer
     audit: AuditEntry
     status: StatusRef | None
     token: IssuedToken | None = None

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from gateway.audit.chain import GENESIS, link_hash
+from gateway.audit.chain import GENESIS, canonical, chain_hash
 from gateway.ids import random_below
 from gateway.store.base import (
     IDEMPOTENCY_TTL_S,
@@ -287,10 +287,12 @@ class EmbeddedStore(Store):
         audit, decisions, tokens, keys, slots = [], [], [], [], []
         for write in batch:
             seq += 1
-            entry = write.audit.as_dict()
-            digest = link_hash(prev, seq, entry)
-            audit.append((seq, orjson.dumps(entry).decode(), prev, digest))
-            decisions.append((write.decision_id, write.partner, orjson.dumps(write.body).decode()))
+            # The entry is stored in its canonical form: one serialisation serves
+            # the hash and the row.
+            entry = canonical(write.audit.as_dict())
+            digest = chain_hash(prev, seq, entry)
+            audit.append((seq, entry.decode(), prev, digest))
+            decisions.append((write.decision_id, write.partner, write.body.decode()))
             if (t := write.token) is not None:
                 tokens.append(
                     (t.jti, t.subject_key, t.kid, t.expires, orjson.dumps(t.as_dict()).decode())

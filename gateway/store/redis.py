@@ -47,7 +47,7 @@ except ImportError:  # pragma: no cover - redis-py without maintenance notificat
     MaintNotificationsConfig = None  # type: ignore[assignment,misc]
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from gateway.audit.chain import GENESIS, link_hash
+from gateway.audit.chain import GENESIS, canonical, chain_hash
 from gateway.ids import random_below
 from gateway.store.autopipe import UNAVAILABLE, AutoPipeline
 from gateway.store.base import (
@@ -230,10 +230,10 @@ class RedisStore(Store):
             records: list[Any] = []
             for write in batch:
                 seq += 1
-                entry = write.audit.as_dict()
-                digest = link_hash(prev, seq, entry)
+                entry = canonical(write.audit.as_dict())
+                digest = chain_hash(prev, seq, entry)
                 record = orjson.dumps(
-                    {"seq": seq, "entry": entry, "prev_hash": prev, "hash": digest}
+                    {"seq": seq, "entry": orjson.Fragment(entry), "prev_hash": prev, "hash": digest}
                 )
                 prev = digest
                 token = write.token
@@ -247,7 +247,7 @@ class RedisStore(Store):
                 ]
                 records += [
                     record,
-                    orjson.dumps({"partner": write.partner, "body": write.body}),
+                    orjson.dumps({"partner": write.partner, "body": orjson.Fragment(write.body)}),
                     orjson.dumps(token.as_dict()) if token else b"",
                     token.jti if token else "",
                     token.expires if token else 0,

@@ -7,8 +7,10 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from gateway.audit.chain import GENESIS, canonical, link_hash, verify_chain
-from gateway.store.base import AuditRecord
+import orjson
+
+from gateway.audit.chain import GENESIS, canonical, chain_hash, link_hash, verify_chain
+from gateway.store.base import AuditEntry, AuditRecord
 
 
 def reference_hash(prev: str, seq: int, entry: dict[str, Any]) -> str:
@@ -85,3 +87,29 @@ def test_rehashed_record_breaks_the_next_link() -> None:
 
 def test_wrong_start_hash_is_found() -> None:
     assert verify_chain(chain(3), "1" * 64) is not None
+
+
+def test_the_stored_canonical_entry_verifies() -> None:
+    # The stores hash and keep canonical(entry.as_dict()); verification reads
+    # the row back as a dict and recomputes the hash from it.
+    entry = AuditEntry(
+        time="2026-12-02T10:00:00+00:00",
+        partner="demo-bank",
+        staff_id=None,
+        scene="loan",
+        purpose="credit_loan_assessment",
+        subject="pseudonym",
+        outcome="granted",
+        policy="loan.credit_products@2025.1",
+        policy_hash="sha256:" + "0" * 64,
+        policy_set="sha256:" + "1" * 64,
+        consent_id="cns_1",
+        contract="demo-bank:contract",
+        decision_id="dec_1",
+        token_jti=None,
+    )
+    stored = canonical(entry.as_dict())
+    digest = chain_hash(GENESIS, 1, stored)
+    assert digest == link_hash(GENESIS, 1, entry.as_dict())
+    record = AuditRecord(seq=1, entry=orjson.loads(stored), prev_hash=GENESIS, hash=digest)
+    assert verify_chain([record]) is None

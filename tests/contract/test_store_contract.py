@@ -8,6 +8,8 @@ import secrets
 import time
 import zlib
 
+import orjson
+
 from gateway.audit.chain import verify_chain
 from gateway.store.base import (
     AccessToken,
@@ -59,7 +61,7 @@ def _write(
         token_jti=token.jti if token else None,
     )
     body = {"decision_id": decision_id, "outcome": entry.outcome, "n": n}
-    return DecisionWrite(decision_id, "demo-bank", body, entry, status, token)
+    return DecisionWrite(decision_id, "demo-bank", orjson.dumps(body), entry, status, token)
 
 
 def _token(ref: StatusRef, subject: str, kid: str, expires: int) -> IssuedToken:
@@ -116,7 +118,7 @@ async def test_decisions_are_stored_with_a_contiguous_verified_chain(store: Stor
     assert verify_chain(records) is None
     assert {r.entry["decision_id"] for r in records} == {w.decision_id for w in writes}
     found = await store.get_decision(writes[7].decision_id)
-    assert found == ("demo-bank", writes[7].body)
+    assert found == ("demo-bank", orjson.loads(writes[7].body))
     assert await store.get_decision("dec_missing") is None
     # Paging by sequence number.
     page = await store.audit_records(50, 5)

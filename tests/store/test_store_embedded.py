@@ -54,7 +54,7 @@ def write(
     return DecisionWrite(
         decision_id=decision_id,
         partner="demo-bank",
-        body={"decision_id": decision_id, "outcome": "granted"},
+        body=orjson.dumps({"decision_id": decision_id, "outcome": "granted"}),
         audit=audit(decision_id),
         status=status,
         token=token,
