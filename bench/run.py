@@ -9,6 +9,10 @@ Scenarios (each measures its targets in turn, round after round):
   ``bare`` (bench/bare.py, the fair baseline of DESIGN §11), ``gateway``
   (``serve --demo`` with its access log on, written to a file as a service's
   stderr would be) and ``gateway-nolog`` (the same with ``--no-access-log``).
+  With ``--against REV`` it adds ``gateway@REV``: the same ``--no-access-log``
+  gateway built from an earlier commit (checked out in a temporary git
+  worktree), so a change is priced against its predecessor in the same run,
+  whatever the machine's speed does meanwhile.
 * ``oauth`` (issue 4) — one gateway process (``--no-access-log``), asked the
   same requests twice over: ``gateway-apikey`` authenticates with the demo
   partners' API keys, ``gateway-oauth`` with access tokens that each partner
@@ -132,13 +136,13 @@ def pinned(cpu: int | None, argv: list[str]) -> list[str]:
     return ["taskset", "-c", str(cpu), *argv] if cpu is not None else argv
 
 
-def start(name: str, argv: list[str], workdir: Path, cpu: int | None) -> Server:
+def start(name: str, argv: list[str], workdir: Path, cpu: int | None, root: Path = ROOT) -> Server:
     port = free_port()
     log = workdir / f"{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             pinned(cpu, [*argv, "--port", str(port)]),
-            cwd=ROOT,
+            cwd=root,  # ``python -m gateway`` imports the gateway found here first
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -276,7 +280,12 @@ def prepare(server: Server) -> dict[str, int]:
 
 
 def start_gateway(
-    name: str, workdir: Path, cpu: int | None, access_log: bool, extra: tuple[str, ...] = ()
+    name: str,
+    workdir: Path,
+    cpu: int | None,
+    access_log: bool,
+    extra: tuple[str, ...] = (),
+    root: Path = ROOT,
 ) -> Server:
     state = workdir / name
     argv = [
@@ -292,7 +301,7 @@ def start_gateway(
     ]
     if not access_log:
         argv.append("--no-access-log")
-    server = start(name, [*argv, *extra], workdir, cpu)
+    server = start(name, [*argv, *extra], workdir, cpu, root)
     demo_json = state / "demo.json"
     deadline = time.monotonic() + 30
     while not demo_json.exists() and time.monotonic() < deadline:
@@ -442,9 +451,12 @@ def ms(us: float) -> str:
 
 
 @contextlib.contextmanager
-def servers(workdir: Path, cpu: int | None, scenario: str) -> Iterator[dict[str, Server]]:
+def servers(
+    workdir: Path, cpu: int | None, scenario: str, against: str | None = None
+) -> Iterator[dict[str, Server]]:
     started: dict[str, Server] = {}
     redis: subprocess.Popen[bytes] | None = None
+    worktree: Path | None = None
     bare = [sys.executable, str(BENCH / "bare.py")]
     try:
         if scenario == "embedded":
@@ -453,6 +465,15 @@ def servers(workdir: Path, cpu: int | None, scenario: str) -> Iterator[dict[str,
             started["gateway-nolog"] = start_gateway(
                 "gateway-nolog", workdir, cpu, access_log=False
             )
+            if against is not None:
+                worktree = workdir / "against"
+                subprocess.run(
+                    ["git", "worktree", "add", "--detach", "--quiet", str(worktree), against],
+                    cwd=ROOT,
+                    check=True,
+                )
+                name = f"gateway@{against}"
+                started[name] = start_gateway(name, workdir, cpu, access_log=False, root=worktree)
         elif scenario == "oauth":
             gateway = start_gateway("gateway", workdir, cpu, access_log=False)
             # One process, two ways in: the same requests, by API key and by access token.
@@ -479,6 +500,10 @@ def servers(workdir: Path, cpu: int | None, scenario: str) -> Iterator[dict[str,
         if redis is not None:
             redis.terminate()  # by the pid we started
             redis.wait(timeout=15)
+        if worktree is not None:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False
+            )
 
 
 def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -526,6 +551,11 @@ def main() -> int:
     parser.add_argument("--no-pin", action="store_true", help="do not pin CPUs with taskset")
     parser.add_argument("--keep", action="store_true", help="keep the temporary state directory")
     parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="embedded scenario: also measure the gateway of this git revision (log off)",
+    )
+    parser.add_argument(
         "--quiet-wait",
         type=float,
         default=120,
@@ -536,6 +566,11 @@ def main() -> int:
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
         return 2
     targets = SCENARIOS[args.scenario]
+    if args.against:
+        if args.scenario != "embedded":
+            print("--against goes with the embedded scenario", file=sys.stderr)
+            return 2
+        targets = (*targets, f"gateway@{args.against}")
     pin = (
         not args.no_pin
         and args.scenario != "redis"
@@ -552,7 +587,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix="xinyi-bench-"))
     try:
-        with servers(workdir, server_cpu, args.scenario) as running:
+        with servers(workdir, server_cpu, args.scenario, args.against) as running:
             mix: dict[str, int] = {}
             requests_file: Path | None = None
             for server in running.values():
