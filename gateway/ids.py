@@ -11,7 +11,9 @@ stdlib's encoder is pure Python and cost ~5 µs an id).
 
 Random bytes come from ``os.urandom`` 4 KiB at a time: one getrandom call
 per ~400 ids instead of one per id (1.4 → 0.3 µs an id here). A forked worker
-starts with an empty pool, so no two processes ever share bytes.
+starts with an empty pool, so no two processes ever share bytes. The pool has
+no lock: call it from the event loop's thread only (every caller does; the
+SQLite writer thread never mints ids).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ random_bytes = _pool.take
 
 def random_below(n: int) -> int:
     """A uniform random integer in [0, n), by rejection: no modulo bias."""
+    if n <= 0:
+        raise ValueError("random_below needs a positive bound")
     bits = (n - 1).bit_length()
     mask = (1 << bits) - 1
     size = (bits + 7) // 8

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from gateway.ids import ordered_id, random_below, random_bytes
 
 
@@ -60,3 +62,9 @@ def test_a_forked_child_draws_bytes_of_its_own() -> None:
     os.close(read)
     os.close(write)
     assert child != random_bytes(16)
+
+
+def test_random_below_refuses_an_empty_range() -> None:
+    for n in (0, -3):
+        with pytest.raises(ValueError, match="positive"):
+            random_below(n)

@@ -51,9 +51,21 @@ def _es256(private: ec.EllipticCurvePrivateKey, signing_input: bytes) -> bytes:
 
 class Signer:
     def __init__(self, ring: KeyRing) -> None:
-        self.ring = ring
         self._headers: dict[tuple[str, str], bytes] = {}
         self._sodium: dict[str, bytes] = {}
+        self.ring = ring
+
+    @property
+    def ring(self) -> KeyRing:
+        return self._ring
+
+    @ring.setter
+    def ring(self, ring: KeyRing) -> None:
+        # A new ring may have dropped or replaced keys: nothing derived from the
+        # old one (headers, libsodium secrets) may outlive it.
+        self._ring = ring
+        self._headers.clear()
+        self._sodium.clear()
 
     def _header(self, key: SigningKey, typ: str) -> bytes:
         cached = self._headers.get((key.kid, typ))

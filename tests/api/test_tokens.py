@@ -266,3 +266,34 @@ async def test_openapi_is_valid_3_1_and_names_every_route(demo: Demo) -> None:
     }
     assert routed - documented == set()
     assert documented - routed == set()
+
+
+async def test_each_scene_states_its_own_policys_periods(demo: Demo) -> None:
+    # Decisions of one second share their formatted dates; the periods still come
+    # from each scene's policy (loan: 90 benefit days, the others 30).
+    gw = demo.gateway
+    seen: set[int] = set()
+    for scene in ("loan", "library", "approval", "transit", "loan"):
+        kind = "person" if scene in ("library", "transit") else "enterprise"
+        body = await granted(demo, scene, demo.subject(kind, {scene: "granted"}))
+        policy = gw.policies.active(scene, gw.today())
+        assert policy is not None
+        claims = jwt.decode(body["token"], options={"verify_signature": False})
+        until = gw.today() + dt.timedelta(days=policy.policy.benefit_days)
+        assert body["benefit_until"] == claims["benefit_until"] == until.isoformat(), scene
+        assert claims["exp"] - claims["iat"] == policy.policy.token_days * DAY, scene
+        seen.add(policy.policy.benefit_days)
+    assert len(seen) > 1, "the demo policies should differ in their benefit periods"
+
+
+def test_dates_of_one_second_differ_by_policy(demo: Demo) -> None:
+    pipeline = demo.gateway.pipeline
+    now = dt.datetime(2026, 12, 2, 10, 0, 0, 700_000, tzinfo=dt.UTC)
+    today = dt.date(2026, 12, 2)
+    loan = pipeline._times(now, today, 7, 90)
+    library = pipeline._times(now, today, 3, 30)
+    assert (loan.benefit_until, library.benefit_until) == ("2027-03-02", "2027-01-01")
+    assert (loan.exp - loan.iat, library.exp - library.iat) == (7 * DAY, 3 * DAY)
+    assert loan.issued_at == library.issued_at == "2026-12-02T10:00:00+00:00"
+    assert library.expires_at == "2026-12-05T10:00:00+00:00"
+    assert pipeline._times(now, today, 7, 90) is loan  # the same second and policy: memoised

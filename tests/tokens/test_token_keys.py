@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import shutil
 import stat
 from pathlib import Path
 
@@ -202,3 +203,24 @@ def test_libsodium_signatures_equal_cryptographys(tmp_path: Path) -> None:
         expected = key.private.sign(signing_input.encode())
         assert base64.urlsafe_b64decode(signature + "==") == expected
         key.private.public_key().verify(expected, signing_input.encode())
+
+
+def test_a_new_ring_drops_what_the_signer_derived_from_the_old_one(tmp_path: Path) -> None:
+    # A ring reloaded with other key material under the same kid (a PEM swapped by
+    # hand) must sign with the new key, not with a secret cached from the old one.
+    first = KeyRing.load(tmp_path / "a", create=True)
+    signer = Signer(first)
+    signer.sign({"n": 1}, "benefit+jwt")
+    key = first.active("EdDSA")
+    assert key is not None
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    other = Ed25519PrivateKey.generate()
+    pem = other.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    (tmp_path / "b" / f"{key.kid}.pem").write_bytes(pem)
+    signer.ring = KeyRing.load(tmp_path / "b")
+    signing_input, _, signature = signer.sign({"n": 1}, "benefit+jwt").rpartition(".")
+    other.public_key().verify(base64.urlsafe_b64decode(signature + "=="), signing_input.encode())
