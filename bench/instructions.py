@@ -57,6 +57,8 @@ async def _measure(root: Path, decisions: int) -> None:
     from gateway.settings import load_settings
 
     logging.disable(logging.CRITICAL)
+    # The same set-up as bench/stages.py's main(), written out here because the
+    # measured tree may be an older commit whose stages.py has no helper for it.
     tmp = Path(tempfile.mkdtemp(prefix="xinyi-instructions-"))
     setup = prepare_demo(tmp, dt.datetime.now(dt.UTC).date(), rate_per_second=1e9)
     settings = load_settings(None, setup.settings_overrides())
