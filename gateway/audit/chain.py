@@ -14,7 +14,7 @@ import orjson
 
 from gateway.store.base import AuditRecord
 
-__all__ = ["GENESIS", "canonical", "chain_hash", "link_hash", "verify_chain"]
+__all__ = ["GENESIS", "canonical", "chain_hash", "link", "link_hash", "verify_chain"]
 
 GENESIS = "0" * 64
 
@@ -31,8 +31,14 @@ def chain_hash(prev_hash: str, seq: int, canonical_entry: bytes) -> str:
     return digest.hexdigest()
 
 
+def link(prev_hash: str, seq: int, entry: Mapping[str, Any]) -> tuple[bytes, str]:
+    """The entry's canonical bytes and its hash: a store keeps the one, chains the other."""
+    raw = canonical(entry)
+    return raw, chain_hash(prev_hash, seq, raw)
+
+
 def link_hash(prev_hash: str, seq: int, entry: Mapping[str, Any]) -> str:
-    return chain_hash(prev_hash, seq, canonical(entry))
+    return link(prev_hash, seq, entry)[1]
 
 
 def verify_chain(

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from gateway.audit.chain import GENESIS, canonical, chain_hash
+from gateway.audit.chain import GENESIS, link
 from gateway.ids import random_below
 from gateway.store.base import (
     IDEMPOTENCY_TTL_S,
@@ -289,8 +289,7 @@ class EmbeddedStore(Store):
             seq += 1
             # The entry is stored in its canonical form: one serialisation serves
             # the hash and the row.
-            entry = canonical(write.audit.as_dict())
-            digest = chain_hash(prev, seq, entry)
+            entry, digest = link(prev, seq, write.audit.as_dict())
             audit.append((seq, entry.decode(), prev, digest))
             decisions.append((write.decision_id, write.partner, write.body.decode()))
             if (t := write.token) is not None:

@@ -47,7 +47,7 @@ except ImportError:  # pragma: no cover - redis-py without maintenance notificat
     MaintNotificationsConfig = None  # type: ignore[assignment,misc]
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from gateway.audit.chain import GENESIS, canonical, chain_hash
+from gateway.audit.chain import GENESIS, link
 from gateway.ids import random_below
 from gateway.store.autopipe import UNAVAILABLE, AutoPipeline
 from gateway.store.base import (
@@ -230,8 +230,7 @@ class RedisStore(Store):
             records: list[Any] = []
             for write in batch:
                 seq += 1
-                entry = canonical(write.audit.as_dict())
-                digest = chain_hash(prev, seq, entry)
+                entry, digest = link(prev, seq, write.audit.as_dict())
                 record = orjson.dumps(
                     {"seq": seq, "entry": orjson.Fragment(entry), "prev_hash": prev, "hash": digest}
                 )
