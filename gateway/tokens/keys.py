@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-__all__ = ["KeyRing", "KeyRingError", "SigningKey", "b64url", "jwk_thumbprint"]
+__all__ = ["KeyRing", "KeyRingError", "SigningKey", "b64url", "b64url_bytes", "jwk_thumbprint"]
 
 KeyStatus = Literal["published", "active", "verifying", "retired"]
 Alg = Literal["EdDSA", "ES256"]
@@ -46,8 +46,13 @@ class KeyRingError(Exception):
     """A key operation that would break verification for someone."""
 
 
+def b64url_bytes(data: bytes) -> bytes:
+    """Unpadded base64url (RFC 7515 §2), as bytes for building a JWS."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
 def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return b64url_bytes(data).decode("ascii")
 
 
 def jwk_thumbprint(members: Mapping[str, str]) -> str:

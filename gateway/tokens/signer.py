@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
 
-from gateway.tokens.keys import KeyRing, SigningKey, b64url
+from gateway.tokens.keys import KeyRing, SigningKey, b64url_bytes
 
 __all__ = ["BENEFIT_TYP", "STATUS_LIST_TYP", "Signer"]
 
@@ -71,7 +71,7 @@ class Signer:
         cached = self._headers.get((key.kid, typ))
         if cached is None:
             header = {"alg": key.alg, "kid": key.kid, "typ": typ}
-            cached = b64url(orjson.dumps(header)).encode("ascii")
+            cached = b64url_bytes(orjson.dumps(header))
             self._headers[(key.kid, typ)] = cached
         return cached
 
@@ -85,8 +85,8 @@ class Signer:
         return self.sign_with(self.key_for(alg), claims, typ)
 
     def sign_with(self, key: SigningKey, claims: dict[str, Any], typ: str) -> str:
-        signing_input = self._header(key, typ) + b"." + b64url(orjson.dumps(claims)).encode()
-        signature = b64url(self._signature(key, signing_input)).encode()
+        signing_input = self._header(key, typ) + b"." + b64url_bytes(orjson.dumps(claims))
+        signature = b64url_bytes(self._signature(key, signing_input))
         return (signing_input + b"." + signature).decode()
 
     def _signature(self, key: SigningKey, signing_input: bytes) -> bytes:
