@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapters.credit.base import CreditSource
-from gateway.api import admin, consents, decisions, events, oauth, service, tokens
 from gateway.api.http import MAX_BODY_BYTES
 from gateway.api.keys import GATEWAY
 from gateway.api.middleware import error_middleware
+from gateway.api.registry import MODULES
 from gateway.runtime import Gateway
 from gateway.settings import Settings
 
@@ -23,13 +23,8 @@ async def create_app(settings: Settings, *, credit: CreditSource | None = None) 
         middlewares=[error_middleware(gateway.metrics)], client_max_size=MAX_BODY_BYTES
     )
     app[GATEWAY] = gateway
-    app.add_routes(service.routes)
-    app.add_routes(decisions.routes)
-    app.add_routes(consents.routes)
-    app.add_routes(admin.routes)
-    app.add_routes(oauth.routes)
-    app.add_routes(tokens.routes)
-    app.add_routes(events.routes)
+    for module in MODULES:
+        app.add_routes(module.routes)
 
     async def _close(app: web.Application) -> None:
         await app[GATEWAY].close()

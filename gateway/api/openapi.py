@@ -8,14 +8,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from gateway.api.schemas import ConsentBody, CreditEventBody, DecisionBody, FeedbackBody
+from gateway.api.spec import ApiPart
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway
 
 __all__ = ["build_document"]
+
+
+def _parts() -> list[ApiPart]:
+    # Imported here: the registry imports the handler modules, which import this one.
+    from gateway.api.registry import MODULES
+
+    return [m.openapi for m in MODULES if isinstance(getattr(m, "openapi", None), ApiPart)]
+
 
 _REF = "#/components/schemas/{model}"
 
@@ -568,6 +578,21 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
         },
     }
     paths.update(_trust_paths(bearer, write_errors))
+    # Operations described beside their handlers (gateway.api.spec.ApiPart).
+    part_models: list[type[BaseModel]] = []
+    for part in _parts():
+        for path, ops in part.paths_for(gateway).items():
+            clash = set(ops) & set(paths.get(path, {}))
+            if clash:
+                raise ValueError(f"{sorted(clash)} {path} is described twice")
+            paths.setdefault(path, {}).update(ops)
+        part_models.extend(part.models)
+        schemas.update(part.schemas)
+    if part_models:
+        _, part_defs = models_json_schema(
+            [(m, "validation") for m in part_models], ref_template=_REF
+        )
+        schemas.update(part_defs.get("$defs", {}))
     for path in _IDEMPOTENT:
         operation = paths[path]["post"]
         operation.setdefault("parameters", []).append(_IDEMPOTENCY_HEADER)

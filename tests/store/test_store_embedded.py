@@ -15,7 +15,6 @@ import pytest
 
 from gateway.audit.chain import GENESIS, link_hash, verify_chain
 from gateway.audit.verify import verify_store
-from gateway.store import embedded
 from gateway.store.base import (
     AuditEntry,
     Consent,
@@ -25,6 +24,7 @@ from gateway.store.base import (
     StoreUnavailable,
 )
 from gateway.store.embedded import STATUS_LIST_SIZE, EmbeddedStore
+from gateway.store.embedded import core as embedded
 
 NOW = dt.datetime(2025, 6, 1, 8, 0, tzinfo=dt.UTC)
 

@@ -228,6 +228,46 @@ class EmbeddedStore(Store):
             conn.execute("ROLLBACK")
             raise
 
+    # -- for concept modules (gateway/store/embedded/<concept>.py) -------------------
+    # Each concept keeps its own tables but shares this store's single writer, so
+    # its rows can join the same transaction as the change that causes them.
+    @property
+    def reader(self) -> sqlite3.Connection:
+        """The read connection on the loop (WAL: indexed reads never wait for the writer)."""
+        if self._rconn is None:
+            raise StoreUnavailable("the embedded store is not open")
+        return self._rconn
+
+    async def ensure_schema(self, script: str) -> None:
+        """Create a concept's tables (idempotent ``CREATE … IF NOT EXISTS`` script)."""
+
+        def run() -> None:
+            assert self._wconn is not None
+            self._wconn.executescript(script)
+
+        await self._in_writer(run)
+
+    async def write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Run statements in one durable transaction on the writer thread."""
+        await self._in_writer(self._transaction, statements)
+
+    async def in_writer(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(connection, *args)`` on the writer thread inside one transaction."""
+
+        def run() -> Any:
+            conn = self._wconn
+            assert conn is not None
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn, *args)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return result
+
+        return await self._in_writer(run)
+
     # -- rate limits: GCRA, one theoretical arrival time per key ------------------
     async def rate_limit(self, key: str, per_second: float, burst: int) -> float:
         now = time.monotonic()

@@ -189,6 +189,23 @@ class RedisStore(Store):
             await self._load_functions()
             return await self._run("FCALL", name, len(keys), *keys, *args)
 
+    # -- for concept modules (gateway/store/redis/<concept>.py) ----------------------
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    def key(self, kind: str, ident: str) -> str:
+        """A per-item key, hash-tagged on the item (spreads over a cluster)."""
+        return self._k(kind, ident)
+
+    async def run(self, *command: Any) -> Any:
+        """One command on the auto-pipeline (coalesced with the loop pass's others)."""
+        return await self._run(*command)
+
+    async def fcall(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """Call a function of the ``xinyi`` library (reloaded if Redis lost it)."""
+        return await self._fcall(name, keys, args)
+
     # -- rate limits --------------------------------------------------------------------
     async def rate_limit(self, key: str, per_second: float, burst: int) -> float:
         interval_us = max(1, int(1_000_000 / per_second))
