@@ -18,6 +18,7 @@ __all__ = [
     "IDEMPOTENCY_TTL_S",
     "AccessToken",
     "AuditEntry",
+    "AuditEvent",
     "AuditRecord",
     "Consent",
     "DecisionWrite",
@@ -77,6 +78,31 @@ class AuditEntry:
     contract: str
     decision_id: str
     token_jti: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(slots=True)
+class AuditEvent:
+    """Any other use of credit information or change of state, on the same chain.
+
+    A decision's record is an ``AuditEntry`` (no ``kind``); every other record
+    names its ``kind`` (``consent_recorded``, ``loan_match``, ``commitment_registered``
+    …) and keeps its particulars in ``detail``: pseudonyms, codes and counts, never
+    a personal identifier, a score or a token.
+    """
+
+    kind: str
+    time: str
+    partner: str
+    record_id: str  # unique per record: a retried append is recognised by it
+    scene: str | None = None
+    purpose: str | None = None
+    subject: str | None = None  # pseudonym
+    staff_id: str | None = None
+    outcome: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -166,8 +192,10 @@ class DecisionWrite:
 
     decision_id: str
     partner: str
-    body: bytes  # the decision as JSON, serialised once for the store and the answer
-    audit: AuditEntry
+    # The decision as JSON, serialised once for the store and the answer; None for
+    # an audit record that is not a decision (``Store.append_audit``).
+    body: bytes | None
+    audit: AuditEntry | AuditEvent
     status: StatusRef | None
     token: IssuedToken | None = None
     # Partner-scoped Idempotency-Key and body fingerprint, stored in the same write.
@@ -249,6 +277,22 @@ class Store(ABC):
     @abstractmethod
     async def record_decision(self, write: DecisionWrite) -> None:
         """Durably store the decision and append its audit record, atomically."""
+
+    async def append_audit(self, event: AuditEvent) -> None:
+        """Append a record that is not a decision, durably, on the same hash chain.
+
+        It rides the decisions' group commit, so it costs no extra fsync when
+        decisions are flowing, and it is on disk when this returns.
+        """
+        await self.record_decision(
+            DecisionWrite(
+                decision_id=event.record_id,
+                partner=event.partner,
+                body=None,
+                audit=event,
+                status=None,
+            )
+        )
 
     @abstractmethod
     async def get_decision(self, decision_id: str) -> tuple[str, dict[str, Any]] | None:

@@ -35,7 +35,7 @@ end
 -- KEYS: head, log, lists registry, then per record: decision, token, subject index,
 --       kid index, idempotency key.
 -- ARGV: expected seq, expected hash, genesis, n, new seq, new hash, idempotency TTL (s),
---       then per record: record json, decision json, token json ('' when none), jti,
+--       then per record: record json, decision json ('' for a non-decision record), token json ('' when none), jti,
 --       expires (s), list id, idempotency record json ('' when none).
 -- Returns {1, seq, hash} when appended, {2, …} when this batch was already written
 -- (a retry after a lost reply), {0, seq, hash} with the real head when it moved.
@@ -54,7 +54,13 @@ local function append(keys, args)
     local a = 8 + i * 7
     local k = 4 + i * 5
     redis.call('RPUSH', keys[2], args[a])
-    redis.call('SET', keys[k], args[a + 1])
+    if args[a + 1] ~= '' then
+      redis.call('SET', keys[k], args[a + 1])
+    else
+      -- A record that is not a decision: a marker by its record id, so a retried
+      -- batch is still recognised (the EXISTS check above), kept a day.
+      redis.call('SET', keys[k], '1', 'EX', 86400)
+    end
     if args[a + 6] ~= '' then
       redis.call('SET', keys[k + 4], args[a + 6], 'EX', args[7])
     end

@@ -331,7 +331,8 @@ class EmbeddedStore(Store):
             # the hash and the row.
             entry, digest = link(prev, seq, write.audit.as_dict())
             audit.append((seq, entry.decode(), prev, digest))
-            decisions.append((write.decision_id, write.partner, write.body.decode()))
+            if write.body is not None:
+                decisions.append((write.decision_id, write.partner, write.body.decode()))
             if (t := write.token) is not None:
                 tokens.append(
                     (t.jti, t.subject_key, t.kid, t.expires, orjson.dumps(t.as_dict()).decode())

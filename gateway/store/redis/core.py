@@ -263,7 +263,9 @@ class RedisStore(Store):
                 ]
                 records += [
                     record,
-                    orjson.dumps({"partner": write.partner, "body": orjson.Fragment(write.body)}),
+                    orjson.dumps({"partner": write.partner, "body": orjson.Fragment(write.body)})
+                    if write.body is not None
+                    else b"",
                     orjson.dumps(token.as_dict()) if token else b"",
                     token.jti if token else "",
                     token.expires if token else 0,
@@ -284,6 +286,8 @@ class RedisStore(Store):
         if not raw:
             return None
         data = orjson.loads(raw)
+        if not isinstance(data, dict):  # the marker of a record that is not a decision
+            return None
         return str(data["partner"]), data["body"]
 
     async def add_feedback(
