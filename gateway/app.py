@@ -26,6 +26,11 @@ async def create_app(settings: Settings, *, credit: CreditSource | None = None) 
     for module in MODULES:
         app.add_routes(module.routes)
 
+    async def _start(app: web.Application) -> None:
+        await app[GATEWAY].sync.start()
+
+    app.on_startup.append(_start)
+
     async def _close(app: web.Application) -> None:
         await app[GATEWAY].close()
 

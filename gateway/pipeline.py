@@ -121,8 +121,8 @@ class DecisionPipeline:
             self._stamps[key] = stamps
         return stamps
 
-    async def _records(self, kind: SubjectKind, subject_id: str) -> Any:
-        records = self._cache.get(kind, subject_id)
+    async def _records(self, kind: SubjectKind, subject_id: str, subject_key: str) -> Any:
+        records = self._cache.get(subject_key)
         if records is not None:
             return records
         try:
@@ -132,7 +132,7 @@ class DecisionPipeline:
             log.warning("credit source failed", extra={"adapter": self._credit_name})
             raise DependencyUnavailable("the credit source is not answering") from exc
         self._metrics.upstream_calls.labels(self._credit_name, "ok").inc()
-        self._cache.put(kind, subject_id, records)
+        self._cache.put(subject_key, records)
         return records
 
     async def decide(
@@ -148,11 +148,11 @@ class DecisionPipeline:
         """The decision's answer, as the JSON body the caller gets."""
         policy = compiled.policy
         consent_id = None
-        # The subject's internal pseudonym keys consents and token records; an HMAC
-        # costs a few µs, so it is worked out once.
-        subject_key: str | None = None
+        # The subject's internal pseudonym keys consents, token records and the
+        # record cache (so a replica can evict by it: gateway.sync); an HMAC costs
+        # a few µs, so it is worked out once.
+        subject_key = self._pseudonyms.internal(query.kind, query.subject_id)
         if query.kind == "person" or query.kind in policy.consent_required_for:
-            subject_key = self._pseudonyms.internal(query.kind, query.subject_id)
             consent = await self._consents.require(
                 query.consent_id,
                 kind=query.kind,
@@ -165,7 +165,7 @@ class DecisionPipeline:
             consent_id = consent.consent_id
 
         t0 = time.perf_counter()
-        records = await self._records(query.kind, query.subject_id)
+        records = await self._records(query.kind, query.subject_id, subject_key)
         t1 = time.perf_counter()
         facts = compiled.plan.build(records, query.context, today)
         result = compiled.evaluate(facts)
@@ -217,7 +217,7 @@ class DecisionPipeline:
                 partner=partner.id,
                 scene=policy.scene,
                 purpose=query.purpose,
-                subject_key=subject_key or self._pseudonyms.internal(query.kind, query.subject_id),
+                subject_key=subject_key,
                 kid=key.kid,
                 status=status,
                 expires=times.exp,
@@ -276,6 +276,13 @@ class DecisionPipeline:
         counter.inc()
         return response
 
+    def forget_records(self, subject_key: str | None = None) -> None:
+        """Drop one subject's cached records (by internal pseudonym), or all of them."""
+        if subject_key is None:
+            self._cache.clear()
+        else:
+            self._cache.forget(subject_key)
+
     async def recheck_tokens(
         self, kind: SubjectKind, subject_id: str, policies: PolicySet, today: dt.date
     ) -> tuple[int, int]:
@@ -285,13 +292,12 @@ class DecisionPipeline:
         token's own request context, still grants every benefit it carries.
         Returns (tokens checked, tokens revoked).
         """
-        self._cache.forget(kind, subject_id)
-        live = await self._store.live_tokens(
-            self._pseudonyms.internal(kind, subject_id), int(time.time())
-        )
+        subject_key = self._pseudonyms.internal(kind, subject_id)
+        self._cache.forget(subject_key)
+        live = await self._store.live_tokens(subject_key, int(time.time()))
         if not live:
             return 0, 0
-        records = await self._records(kind, subject_id)
+        records = await self._records(kind, subject_id, subject_key)
         revoked = 0
         for token in live:
             if await self._store.token_status(token.status) != VALID:

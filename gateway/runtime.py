@@ -26,7 +26,9 @@ from gateway.policy.loader import PolicyLoadError, PolicySet
 from gateway.policy.source import load_configured_policies
 from gateway.settings import Partner, Settings, load_partners
 from gateway.store.base import Store
+from gateway.store.changes import Topic
 from gateway.store.embedded import EmbeddedStore
+from gateway.sync import ReplicaSync
 from gateway.tokens.keys import KeyRing
 from gateway.tokens.signer import Signer
 from gateway.trust.client_keys import load_client_keys
@@ -75,6 +77,7 @@ class Gateway:
     oauth: TokenService
     tz: ZoneInfo
     status_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
+    sync: ReplicaSync = field(init=False, repr=False)
     _today: dt.date = field(default=dt.date.min, repr=False)
     _today_at: int = field(default=-1, repr=False)
 
@@ -124,7 +127,7 @@ class Gateway:
                 "partners": len(partners.by_id),
             },
         )
-        return cls(
+        gateway = cls(
             settings=settings,
             metrics=metrics,
             policies=policies,
@@ -144,8 +147,15 @@ class Gateway:
             ),
             tz=ZoneInfo(settings.timezone),
         )
+        gateway.sync = ReplicaSync(gateway)
+        return gateway
+
+    async def announce(self, topic: Topic, key: str = "") -> None:
+        """This replica changed shared in-memory state: the others apply it too."""
+        await self.sync.announce(topic, key)
 
     async def close(self) -> None:
+        await self.sync.stop()
         await self.store.close()
         await self.credit.close()
 

@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.api.http import json_response, read_json, require_object
 from gateway.api.keys import GATEWAY
 from gateway.errors import FieldError, InvalidRequest, NotFound, PolicyRefused, ProblemError
+from gateway.store.changes import Topic
 from gateway.tokens.keys import KeyRingError, SigningKey
 from gateway.tokens.status_list import INVALID
 
@@ -29,6 +30,7 @@ async def reload_policies(request: web.Request) -> web.Response:
             "the new policy set was refused; the previous one keeps serving",
             extra={"reasons": reasons, "policy_set": gw.policies.hash},
         )
+    await gw.announce(Topic.POLICIES)
     return json_response({"policy_set": gw.policies.hash, "scenes": sorted(gw.policies.by_scene)})
 
 
@@ -83,6 +85,7 @@ async def add_key(request: web.Request) -> web.Response:
         raise InvalidRequest("unsupported alg", errors=[FieldError("/alg", "EdDSA or ES256")])
     gw = request.app[GATEWAY]
     key = gw.keys.add(alg)
+    await gw.announce(Topic.KEYS)
     return json_response(_key_view(key), status=201)
 
 
@@ -101,6 +104,7 @@ async def activate_key(request: web.Request) -> web.Response:
         key = gw.keys.activate(kid, force=bool(data.get("force", False)))
     except KeyRingError as exc:
         raise _ring_error(exc) from None
+    await gw.announce(Topic.KEYS)
     return json_response(_key_view(key))
 
 
@@ -124,4 +128,6 @@ async def retire_key(request: web.Request) -> web.Response:
             await gw.store.set_status(token.status, INVALID)
             revoked += 1
         gw.metrics.tokens_revoked.labels("key_retired").inc(revoked)
+    # The others re-read the ring, which also drops their signed status lists.
+    await gw.announce(Topic.KEYS)
     return json_response({**_key_view(key), "tokens_revoked": revoked})

@@ -23,6 +23,7 @@ from gateway.errors import DependencyUnavailable, FieldError, InvalidRequest
 from gateway.identifiers import InvalidIdentifier, validate_subject_id
 from gateway.runtime import Gateway
 from gateway.settings import Partner
+from gateway.store.changes import Topic
 
 __all__ = ["routes"]
 
@@ -101,8 +102,12 @@ async def _apply_event(gw: Gateway, caller: Partner, data: dict[str, Any]) -> we
     checked, revoked = await gw.pipeline.recheck_tokens(
         body.subject.kind, subject_id, gw.policies, gw.today()
     )
+    # Every replica drops its cached records of the subject (and its signed
+    # status lists when a token was revoked), not only this one.
+    await gw.announce(Topic.RECORDS, gw.pseudonyms.internal(body.subject.kind, subject_id))
     if revoked:
         gw.status_cache.clear()  # publish the new bits now, not after the re-sign interval
+        await gw.announce(Topic.STATUS)
     log.info("credit event applied", extra={"event": event.value, "revoked": revoked})
     return json_response(
         {"event": event.value, "tokens_checked": checked, "tokens_revoked": revoked}, status=202

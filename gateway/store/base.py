@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from gateway.store.changes import ChangeFeed, LocalChangeFeed
+
 __all__ = [
     "IDEMPOTENCY_TTL_S",
     "AccessToken",
@@ -252,6 +254,14 @@ class Store(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    def change_feed(self, origin: str) -> ChangeFeed:
+        """How this replica tells the others what it changed (``gateway.sync``).
+
+        A backend shared by many processes overrides this; the embedded store
+        has one process, so nobody else needs telling.
+        """
+        return LocalChangeFeed()
 
     @abstractmethod
     async def check(self) -> None:

@@ -41,34 +41,43 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 def test_hit_until_the_ttl_passes(clock: Clock) -> None:
     cache = RecordCache(ttl_seconds=30, max_entries=10)
-    cache.put("person", "a", [RECORD])
-    assert cache.get("person", "a") == [RECORD]
-    assert cache.get("enterprise", "a") is None
+    cache.put("key-a", [RECORD])
+    assert cache.get("key-a") == [RECORD]
+    assert cache.get("key-b") is None
     clock.now += 30
-    assert cache.get("person", "a") == [RECORD]
+    assert cache.get("key-a") == [RECORD]
     clock.now += 0.001
-    assert cache.get("person", "a") is None
+    assert cache.get("key-a") is None
 
 
 def test_forget_drops_the_entry(clock: Clock) -> None:
     cache = RecordCache(ttl_seconds=30, max_entries=10)
-    cache.put("person", "a", [RECORD])
-    cache.forget("person", "a")
-    assert cache.get("person", "a") is None
-    cache.forget("person", "never-cached")
+    cache.put("key-a", [RECORD])
+    cache.forget("key-a")
+    assert cache.get("key-a") is None
+    cache.forget("key-never-cached")
+
+
+def test_clear_drops_every_entry(clock: Clock) -> None:
+    cache = RecordCache(ttl_seconds=30, max_entries=10)
+    cache.put("key-a", [RECORD])
+    cache.put("key-b", [RECORD])
+    cache.clear()
+    assert cache.get("key-a") is None
+    assert cache.get("key-b") is None
 
 
 def test_size_is_bounded(clock: Clock) -> None:
     cache = RecordCache(ttl_seconds=30, max_entries=2)
-    for sid in ("a", "b", "c"):
-        cache.put("person", sid, [])
-    assert cache.get("person", "a") is None
-    assert cache.get("person", "b") == []
-    assert cache.get("person", "c") == []
+    for sid in ("key-a", "key-b", "key-c"):
+        cache.put(sid, [])
+    assert cache.get("key-a") is None
+    assert cache.get("key-b") == []
+    assert cache.get("key-c") == []
 
 
 @pytest.mark.parametrize(("ttl", "size"), [(0, 10), (30, 0)])
 def test_disabled_cache_keeps_nothing(clock: Clock, ttl: float, size: int) -> None:
     cache = RecordCache(ttl_seconds=ttl, max_entries=size)
-    cache.put("person", "a", [RECORD])
-    assert cache.get("person", "a") is None
+    cache.put("key-a", [RECORD])
+    assert cache.get("key-a") is None

@@ -138,6 +138,7 @@ def demo_replica(
     base_url: str | None = None,
     name: str = "A",
     extra: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> Iterator[Replica]:
     """``serve --demo`` on ``state_dir`` and ``store_url``; ready when yielded."""
     port = port or free_port()
@@ -155,7 +156,7 @@ def demo_replica(
             str(rate),
             *extra,
         ],
-        gateway_env(base_url or f"http://127.0.0.1:{port}"),
+        {**gateway_env(base_url or f"http://127.0.0.1:{port}"), **(env or {})},
         state_dir.parent / f"{state_dir.name}-{name}.log",
     )
     try:
@@ -167,7 +168,12 @@ def demo_replica(
 
 @contextmanager
 def config_replica(
-    state_dir: Path, store_url: str, base_url: str, *, name: str = "B"
+    state_dir: Path,
+    store_url: str,
+    base_url: str,
+    *,
+    name: str = "B",
+    env: dict[str, str] | None = None,
 ) -> Iterator[Replica]:
     """A second replica on the demo's state directory, from a config file of its own."""
     config = state_dir.parent / f"{state_dir.name}-{name}.yaml"
@@ -190,7 +196,7 @@ def config_replica(
         name,
         port,
         ["--config", str(config), "--store", store_url],
-        gateway_env(base_url),
+        {**gateway_env(base_url), **(env or {})},
         state_dir.parent / f"{state_dir.name}-{name}.log",
     )
     try:

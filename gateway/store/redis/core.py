@@ -65,6 +65,7 @@ from gateway.store.base import (
     consent_to_json,
 )
 from gateway.store.batching import GroupCommit
+from gateway.store.changes import ChangeFeed
 from gateway.store.packing import connection_class
 
 __all__ = ["RedisStore"]
@@ -193,6 +194,18 @@ class RedisStore(Store):
     @property
     def prefix(self) -> str:
         return self._prefix
+
+    @property
+    def client(self) -> Redis | RedisCluster:
+        """redis-py's client, for what the auto-pipeline cannot carry (pub/sub)."""
+        if self._client is None:
+            raise StoreUnavailable("the Redis store is not open")
+        return self._client
+
+    def change_feed(self, origin: str) -> ChangeFeed:
+        from gateway.store.redis.changes import RedisChangeFeed
+
+        return RedisChangeFeed(self, origin)
 
     def key(self, kind: str, ident: str) -> str:
         """A per-item key, hash-tagged on the item (spreads over a cluster)."""
