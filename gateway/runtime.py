@@ -97,7 +97,11 @@ class Gateway:
             source_cls = load_credit_source_class(credit_name)
             credit = source_cls.from_options(
                 settings.credit_source.options,
-                AdapterContext(state_dir=state, config_dir=settings.partners_file.parent),
+                AdapterContext(
+                    state_dir=state,
+                    config_dir=settings.partners_file.parent,
+                    registry=metrics.registry,
+                ),
             )
         else:
             credit_name = type(credit).__name__
