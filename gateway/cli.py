@@ -1,6 +1,7 @@
 """The ``xinyi-gateway`` command.
 
-xinyi-gateway serve [--demo] [--config FILE] [--host H] [--port P] [--state-dir DIR] [--store URL]
+xinyi-gateway serve [--demo [--upstream]] [--config FILE] [--host H] [--port P]
+                    [--state-dir DIR] [--store URL]
 xinyi-gateway policy lint [--dir DIR] [FILE ...]
 xinyi-gateway policy test [--dir DIR]
 xinyi-gateway policy explain SCENE --facts FILE.json [--as-of DATE] [--dir DIR]
@@ -53,6 +54,12 @@ def _serve(args: argparse.Namespace) -> int:
     if args.store:
         overrides["store"] = args.store
     setup = None
+    if args.upstream and not args.demo:
+        print(
+            "--upstream starts the fake credit platform of the demo: use it with --demo",
+            file=sys.stderr,
+        )
+        return 2
     if args.demo:
         state_dir = Path(args.state_dir or ".xinyi-demo").resolve()
         today = dt.datetime.now(dt.UTC).date()
@@ -67,6 +74,12 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     configure_logging(settings.log_level)
     workers = max(1, args.workers)
+    if workers > 1 and args.upstream:
+        print(
+            "--upstream runs the fake platform inside the one worker: drop --workers",
+            file=sys.stderr,
+        )
+        return 2
     if workers > 1 and settings.store_url.startswith("sqlite:"):
         print(
             "--workers needs a shared store: the embedded store keeps rate limits, access "
@@ -82,7 +95,17 @@ def _serve(args: argparse.Namespace) -> int:
             log.info("demo ready", extra={"demo_json": str(path), "base_url": settings.issuer})
 
     async def factory(seed: bool) -> web.Application:
-        app = await create_app(settings)
+        serving = settings
+        upstream = contextlib.AsyncExitStack()
+        if args.upstream and setup is not None:
+            from gateway.demo import demo_platform
+            from gateway.settings import CreditSourceSettings
+
+            credit = await upstream.enter_async_context(demo_platform(setup))
+            serving = settings.model_copy(update={"credit_source": CreditSourceSettings(**credit)})
+            log.info("fake credit platform serving", extra={"url": credit["options"]["base_url"]})
+        app = await create_app(serving)
+        app.on_cleanup.append(lambda _app: upstream.aclose())
         from gateway.api.keys import GATEWAY
 
         # SIGHUP reloads policies and keys; a refused set leaves the serving one in place.
@@ -375,6 +398,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--state-dir", help="state directory (demo default ./.xinyi-demo)")
     serve.add_argument("--store", help="store URL, e.g. sqlite:///var/lib/xinyi/state.sqlite3")
+    serve.add_argument(
+        "--upstream",
+        action="store_true",
+        help="with --demo: serve the demo data from a fake credit platform over HTTP "
+        "and read it through the platform adapter",
+    )
     serve.add_argument("--demo-rate", type=float, default=200.0, help=argparse.SUPPRESS)
     serve.add_argument("--no-access-log", action="store_true", help="do not log each request")
     serve.add_argument(
