@@ -11,6 +11,7 @@ Python (:meth:`FakePlatform.fail`) or over HTTP (``POST /_control/faults``):
 * ``malformed`` a 200 whose body is not JSON
 * ``partial``   a 200 that promises more bytes than it sends, then drops the connection
 * ``invalid``   well-formed JSON whose record breaks the schema
+* ``other_subject`` a valid answer about another subject
 
 A fault lasts for ``times`` lookups, or until :meth:`heal` when ``times`` is None.
 """
@@ -35,7 +36,7 @@ from adapters.credit.wire import SubjectModel, record_json
 
 __all__ = ["EXPORT_COLUMNS", "FakePlatform", "Fault", "export_bytes", "running_fake_platform"]
 
-Fault = Literal["error", "slow", "hang", "malformed", "partial", "invalid"]
+Fault = Literal["error", "slow", "hang", "malformed", "partial", "invalid", "other_subject"]
 EXPORT_COLUMNS = (
     "subject_kind",
     "subject_id",
@@ -63,7 +64,8 @@ class _FaultPlan:
 class FakePlatform:
     """The platform's state: records per subject, the current fault, what it served."""
 
-    token: str | None = None
+    token: str | None = None  # bearer token the platform expects, if any
+    client: tuple[str, str] | None = None  # or the client id and secret it expects
     records: dict[tuple[str, str], list[CreditRecord]] = field(
         default_factory=lambda: defaultdict(list)
     )
@@ -115,10 +117,16 @@ class FakePlatform:
         return app
 
     def _authorised(self, request: web.Request) -> bool:
-        if self.token is None:
-            return True
-        given = request.headers.get("Authorization", "")
-        return hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode())
+        ok = True
+        if self.token is not None:
+            given = request.headers.get("Authorization", "")
+            ok = hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode())
+        if self.client is not None:
+            client_id = request.headers.get("X-Client-Id", "")
+            secret = request.headers.get("X-Client-Secret", "")
+            ok = ok and client_id == self.client[0]
+            ok = ok and hmac.compare_digest(secret.encode(), self.client[1].encode())
+        return ok
 
     async def _health(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
@@ -154,6 +162,12 @@ class FakePlatform:
             return _json(answer)
         if plan.fault == "malformed":
             return _json(b'{"subject": {"kind": ' + answer[:7] + b"<html>oops")
+        if plan.fault == "other_subject":
+            other = {
+                "kind": subject.kind,
+                "id": subject.id[:-1] + ("0" if subject.id[-1] != "0" else "1"),
+            }
+            return _json(orjson.dumps({"subject": other, "records": []}))
         if plan.fault == "invalid":
             broken = orjson.loads(answer)
             broken["records"].append({"record_id": "x", "status": "maybe", "extra": True})
