@@ -199,3 +199,34 @@ async def test_the_export_imports_into_the_embedded_dataset(
         assert await source.records("person", PERSON) == [ROWS[2][2]]
     finally:
         await source.close()
+
+
+def test_a_bad_credit_source_setting_stops_the_start_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.cli import main
+
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        f"state_dir: {tmp_path / 'state'}\n"
+        "credit_source:\n  adapter: platform\n  options:\n    bearer_token: s3cret\n",
+        encoding="utf-8",
+    )
+    assert main(["serve", "--config", str(config), "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "credit_source" in err
+    assert "base_url" in err
+    assert "s3cret" not in err
+    monkeypatch.setenv("XINYI_CREDIT_SOURCE__ADAPTER", "no_such_source")
+    assert main(["serve", "--config", str(config), "--port", "1"]) == 2
+    assert "installed: " in capsys.readouterr().err
+
+
+def test_the_example_configuration_is_accepted() -> None:
+    from adapters.credit.platform import PlatformOptions
+    from gateway.resources import shipped
+    from gateway.settings import load_settings
+
+    settings = load_settings(shipped("config") / "credit-platform.yaml")
+    assert settings.credit_source.adapter == "platform"
+    PlatformOptions.model_validate(settings.credit_source.options)
