@@ -162,6 +162,10 @@ async def test_readiness_reports_the_platform(make_upstream: MakeUpstream) -> No
     await _assert_unavailable(up, await _decide(up))
     ready = await up.demo.client.get("/readyz")
     assert ready.status == 503
+    # While open, Retry-After says when the circuit lets a trial lookup through.
+    response = await _decide(up)
+    await _assert_unavailable(up, response)
+    assert 20 <= int(response.headers["Retry-After"]) <= 30
 
 
 async def test_wrong_credentials_are_not_retried(make_upstream: MakeUpstream) -> None:
