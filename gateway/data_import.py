@@ -49,19 +49,6 @@ _BOOLEAN_COLUMNS = frozenset({"effective_document", "adverse"})
 _NULLABLE_COLUMNS = frozenset({"publication_until", "value", "title"})
 _MAX_LINE = 1 << 20  # a record is a few hundred bytes; a longer line is refused, not read
 
-_CHECKPOINTS = """
-CREATE TABLE IF NOT EXISTS import_checkpoints (
-    digest TEXT PRIMARY KEY,
-    file_name TEXT NOT NULL,
-    format TEXT NOT NULL,
-    line INTEGER NOT NULL,
-    imported INTEGER NOT NULL,
-    rejected INTEGER NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT
-);
-"""
-
 
 class DataImportError(Exception):
     """The file cannot be imported at all (unreadable, wrong header, wrong target)."""
@@ -215,8 +202,7 @@ def import_file(
     conn = sqlite3.connect(dataset, timeout=30)
     try:
         with conn:
-            ensure_schema(conn)
-            conn.executescript(_CHECKPOINTS)
+            ensure_schema(conn)  # records and import_checkpoints
         report = ImportReport(digest=digest)
         found = conn.execute(
             "SELECT line, finished_at FROM import_checkpoints WHERE digest = ?", (digest,)

@@ -154,8 +154,9 @@ class PlatformCreditSource(CreditSource):
         self._breakers = AsyncCircuitBreakerFactory(
             default_threshold=options.breaker_threshold,
             default_ttl=options.breaker_reset_seconds,
-            # A caller that hung up says nothing about the platform's health.
-            exclude=[asyncio.CancelledError],
+            # Cancellation is not excluded: purgatory would count an excluded error as
+            # a success (closing a half-open circuit). aiohttp does not cancel handlers
+            # when a client hangs up, so it only happens at shutdown.
         )
         self._breakers.add_listener(self._on_breaker_event)
         self._metrics.state.set(0)
@@ -188,7 +189,6 @@ class PlatformCreditSource(CreditSource):
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=None),
-                json_serialize=lambda obj: orjson.dumps(obj).decode(),
             )
         return self._session
 

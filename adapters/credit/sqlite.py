@@ -51,6 +51,17 @@ CREATE TABLE IF NOT EXISTS records (
     title TEXT
 );
 CREATE INDEX IF NOT EXISTS records_by_subject ON records (subject_kind, subject_id);
+-- `xinyi-gateway data import` progress per export file (gateway/data_import.py)
+CREATE TABLE IF NOT EXISTS import_checkpoints (
+    digest TEXT PRIMARY KEY,
+    file_name TEXT NOT NULL,
+    format TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    imported INTEGER NOT NULL,
+    rejected INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+);
 """
 
 _SELECT = (
@@ -143,6 +154,7 @@ def write_dataset(path: Path, rows: Iterable[tuple[SubjectKind, str, CreditRecor
         with conn:
             conn.executescript(_SCHEMA)
             conn.execute("DELETE FROM records")
+            conn.execute("DELETE FROM import_checkpoints")  # they describe the old content
             data = [_row(kind, subject_id, r) for kind, subject_id, r in rows]
             conn.executemany(
                 "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", data

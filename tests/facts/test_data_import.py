@@ -257,3 +257,18 @@ def test_cli_import_follows_the_configured_dataset(
     )
     assert main(["data", "import", str(path), "--config", str(config)]) == 2
     assert "embedded sqlite dataset" in capsys.readouterr().err
+
+
+def test_replacing_the_dataset_forgets_its_imports(tmp_path: Path) -> None:
+    from adapters.credit.sqlite import write_dataset
+
+    rows = generated(10)
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(export_bytes(rows, "jsonl"))
+    dataset = tmp_path / "credit.sqlite3"
+    assert import_file(path, dataset).imported == 10
+    write_dataset(dataset, rows[:2])  # e.g. the demo rewriting its dataset
+    again = import_file(path, dataset)
+    assert not again.already_done
+    assert again.imported == 10
+    assert len(stored(dataset)) == 10
