@@ -257,6 +257,9 @@ class PlatformCreditSource(CreditSource):
         except _Retryable:
             outcome = "invalid"
             raise
+        except _TooLarge:
+            outcome = "too_large"
+            raise
         except _HttpStatus as exc:
             outcome = f"http_{exc.status // 100}xx"
             if exc.status >= 500 or exc.status == 429:
@@ -270,18 +273,20 @@ class PlatformCreditSource(CreditSource):
             f"{self._url}/v1/records/query",
             data=body,
             headers={"Content-Type": "application/json"},
+            # A redirect is an answer to refuse, not to follow with our credentials.
+            allow_redirects=False,
         ) as resp:
             if resp.status != 200:
                 raise _HttpStatus(resp.status)
             if resp.content_length is not None and resp.content_length > self._o.max_body_bytes:
-                raise _Retryable("the answer is larger than max_body_bytes")
+                raise _TooLarge("the answer is larger than max_body_bytes")
             chunks: list[bytes] = []
             size = 0
             # A body cut short raises ClientPayloadError here (length or chunking broken).
             async for chunk in resp.content.iter_chunked(65_536):
                 size += len(chunk)
                 if size > self._o.max_body_bytes:
-                    raise _Retryable("the answer is larger than max_body_bytes")
+                    raise _TooLarge("the answer is larger than max_body_bytes")
                 chunks.append(chunk)
             return b"".join(chunks)
 
@@ -294,7 +299,7 @@ class PlatformCreditSource(CreditSource):
         try:
             async with (
                 asyncio.timeout(self._o.timeout_seconds),
-                self._client().get(f"{self._url}/v1/health") as resp,
+                self._client().get(f"{self._url}/v1/health", allow_redirects=False) as resp,
             ):
                 await resp.read()
                 if resp.status != 200:
@@ -308,6 +313,10 @@ class PlatformCreditSource(CreditSource):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class _TooLarge(CreditSourceError):
+    """Not retried: the platform would send the same oversized answer again."""
 
 
 class _HttpStatus(Exception):

@@ -4,9 +4,11 @@ platform served on a loopback port (a real aiohttp server, real HTTP)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -21,16 +23,45 @@ from gateway.settings import load_settings
 from tests.conftest import Demo
 
 PLATFORM_TOKEN = "fake-platform-token-0001"
-# Small numbers so a test sees the deadline, the retries and the breaker quickly.
+# Timeouts roomy enough for a loaded machine; short backoff so retries are quick.
+# Tests that need a lookup to time out pass TIGHT. The breaker's clock is the
+# `clock` fixture's, so no test waits for a circuit to half-open.
 FAST: dict[str, Any] = {
-    "timeout_seconds": 0.3,
-    "deadline_seconds": 0.8,
+    "timeout_seconds": 2.0,
+    "deadline_seconds": 4.0,
     "attempts": 3,
     "backoff_seconds": 0.01,
     "backoff_max_seconds": 0.05,
     "breaker_threshold": 3,
-    "breaker_reset_seconds": 0.5,
+    "breaker_reset_seconds": 30,
 }
+TIGHT: dict[str, Any] = {"timeout_seconds": 0.3, "deadline_seconds": 0.8}
+
+
+class Clock:
+    """Wall-clock time as purgatory reads it, moved forward on demand."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    # purgatory's states read time.time() to open and half-open; the adapter's
+    # Retry-After reads it too.
+    monkeypatch.setattr("purgatory.domain.model.time", fake)
+    monkeypatch.setattr(
+        "adapters.credit.platform.time",
+        SimpleNamespace(time=fake.time, perf_counter=time.perf_counter),
+    )
+    return fake
 
 
 @dataclass

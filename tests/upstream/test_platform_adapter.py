@@ -151,6 +151,7 @@ async def test_an_oversized_answer_is_refused(
     try:
         with pytest.raises(CreditSourceError, match="max_body_bytes"):
             await source.records("enterprise", ENTERPRISE)
+        assert platform.lookups == 1  # the same answer would come again: not retried
     finally:
         await source.close()
 

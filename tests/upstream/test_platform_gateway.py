@@ -9,12 +9,11 @@ again once the platform answers.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
-from tests.upstream.conftest import MakeUpstream, Upstream
+from tests.upstream.conftest import TIGHT, Clock, MakeUpstream, Upstream
 
 SCENES_BY_KIND = {"enterprise": ("loan", "approval"), "person": ("library", "transit")}
 
@@ -77,7 +76,7 @@ async def test_short_runs_of_500s_are_retried_within_the_deadline(
 async def test_a_failing_platform_gives_503_and_no_decision(
     make_upstream: MakeUpstream, fault: Any, outcome: str
 ) -> None:
-    up = await make_upstream()
+    up = await make_upstream(**TIGHT)
     before = up.decisions_made()
     up.platform.fail(fault)
     response = await _decide(up)
@@ -92,9 +91,9 @@ async def test_a_failing_platform_gives_503_and_no_decision(
 async def test_an_answer_slower_than_the_deadline_is_not_used(
     make_upstream: MakeUpstream,
 ) -> None:
-    # Each attempt may take 0.3 s, the whole lookup 0.8 s: a 0.5 s answer never arrives.
-    up = await make_upstream()
-    up.platform.fail("slow", delay=0.5)
+    # Each attempt may take 0.3 s, the whole lookup 0.8 s: a 1.5 s answer never arrives.
+    up = await make_upstream(**TIGHT)
+    up.platform.fail("slow", delay=1.5)
     response = await _decide(up)
     await _assert_unavailable(up, response)
     up.platform.heal()
@@ -111,8 +110,10 @@ async def test_one_slow_answer_within_the_deadline_is_waited_for(
     assert up.platform.lookups == 1
 
 
-async def test_the_circuit_opens_fails_fast_and_closes_again(make_upstream: MakeUpstream) -> None:
-    up = await make_upstream(breaker_threshold=2, breaker_reset_seconds=0.5)
+async def test_the_circuit_opens_fails_fast_and_closes_again(
+    make_upstream: MakeUpstream, clock: Clock
+) -> None:
+    up = await make_upstream(breaker_threshold=2, breaker_reset_seconds=10)
     up.platform.fail("error")
     for _ in range(2):
         await _assert_unavailable(up, await _decide(up))
@@ -126,10 +127,16 @@ async def test_the_circuit_opens_fails_fast_and_closes_again(make_upstream: Make
     response = await _decide(up)
     await _assert_unavailable(up, response)
     assert up.platform.lookups == asked
+    assert 8 <= int(response.headers["Retry-After"]) <= 10  # when the circuit half-opens
+    clock.advance(6)
+    response = await _decide(up)
+    await _assert_unavailable(up, response)
+    assert 2 <= int(response.headers["Retry-After"]) <= 4
+    assert up.platform.lookups == asked
 
     # The platform recovers; after the reset time one trial lookup closes the circuit.
     up.platform.heal()
-    await asyncio.sleep(0.6)
+    clock.advance(5)
     response = await _decide(up)
     assert response.status == 200, await response.text()
     assert up.platform.lookups == asked + 1
@@ -143,12 +150,16 @@ async def test_the_circuit_opens_fails_fast_and_closes_again(make_upstream: Make
     assert 'xinyi_credit_circuit_state{adapter="platform"} 0.0' in text
 
 
-async def test_a_failed_trial_reopens_the_circuit(make_upstream: MakeUpstream) -> None:
-    up = await make_upstream(breaker_threshold=1, breaker_reset_seconds=0.3)
+async def test_a_failed_trial_reopens_the_circuit(
+    make_upstream: MakeUpstream, clock: Clock
+) -> None:
+    up = await make_upstream(breaker_threshold=1, breaker_reset_seconds=10)
     up.platform.fail("malformed")
     await _assert_unavailable(up, await _decide(up))
-    await asyncio.sleep(0.4)
+    clock.advance(11)
+    asked = up.platform.lookups
     await _assert_unavailable(up, await _decide(up))  # the half-open trial fails too
+    assert up.platform.lookups > asked
     assert up.sample("xinyi_credit_circuit_state", adapter="platform") == 2
     assert (
         up.sample("xinyi_credit_circuit_transitions_total", adapter="platform", state="opened") == 2
