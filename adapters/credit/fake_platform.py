@@ -199,6 +199,8 @@ class FakePlatform:
         return [(k, s, r) for (k, s), records in self.records.items() for r in records]
 
     async def _control(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return web.json_response({"error": "unauthorized"}, status=401)
         try:
             data = await request.json()
             self.fail(data["fault"], times=data.get("times"), delay=float(data.get("delay", 5.0)))
@@ -207,6 +209,8 @@ class FakePlatform:
         return web.json_response({"fault": data["fault"], "times": data.get("times")})
 
     async def _control_heal(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return web.json_response({"error": "unauthorized"}, status=401)
         self.heal()
         return web.json_response({"fault": None})
 

@@ -162,6 +162,9 @@ async def test_the_control_endpoint_sets_and_clears_faults(
     platform, url = served
     auth = {"Authorization": "Bearer t0ken"}
     query = {"subject": {"kind": "person", "id": PERSON}}
+    async with aiohttp.ClientSession() as http:
+        stranger = await http.post(f"{url}/_control/faults", json={"fault": "error"})
+        assert stranger.status == 401
     async with aiohttp.ClientSession(headers=auth) as http:
         set_fault = await http.post(f"{url}/_control/faults", json={"fault": "error", "times": 1})
         assert set_fault.status == 200
