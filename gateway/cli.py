@@ -1,6 +1,7 @@
 """The ``xinyi-gateway`` command.
 
-xinyi-gateway serve [--demo] [--config FILE] [--host H] [--port P] [--state-dir DIR] [--store URL]
+xinyi-gateway serve [--demo [--upstream]] [--config FILE] [--host H] [--port P]
+                    [--state-dir DIR] [--store URL]
 xinyi-gateway policy lint [--dir DIR] [FILE ...]
 xinyi-gateway policy test [--dir DIR]
 xinyi-gateway policy explain SCENE --facts FILE.json [--as-of DATE] [--dir DIR]
@@ -8,6 +9,8 @@ xinyi-gateway policy bundle build [--dir DIR] --out FILE | sign FILE --key PEM
                           | verify FILE --keys JWKS | keygen --key PEM --jwks JWKS
 xinyi-gateway keys list|add [--alg EdDSA|ES256]|activate KID|retire KID [--state-dir DIR]
 xinyi-gateway audit verify [--state-dir DIR | --store URL]
+xinyi-gateway data import FILE [--format jsonl|csv]
+                          [--state-dir DIR | --config FILE | --dataset PATH]
 """
 
 from __future__ import annotations
@@ -51,6 +54,12 @@ def _serve(args: argparse.Namespace) -> int:
     if args.store:
         overrides["store"] = args.store
     setup = None
+    if args.upstream and not args.demo:
+        print(
+            "--upstream starts the fake credit platform of the demo: use it with --demo",
+            file=sys.stderr,
+        )
+        return 2
     if args.demo:
         state_dir = Path(args.state_dir or ".xinyi-demo").resolve()
         today = dt.datetime.now(dt.UTC).date()
@@ -65,6 +74,12 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     configure_logging(settings.log_level)
     workers = max(1, args.workers)
+    if workers > 1 and args.upstream:
+        print(
+            "--upstream runs the fake platform inside the one worker: drop --workers",
+            file=sys.stderr,
+        )
+        return 2
     if workers > 1 and settings.store_url.startswith("sqlite:"):
         print(
             "--workers needs a shared store: the embedded store keeps rate limits, access "
@@ -80,7 +95,17 @@ def _serve(args: argparse.Namespace) -> int:
             log.info("demo ready", extra={"demo_json": str(path), "base_url": settings.issuer})
 
     async def factory(seed: bool) -> web.Application:
-        app = await create_app(settings)
+        serving = settings
+        upstream = contextlib.AsyncExitStack()
+        if args.upstream and setup is not None:
+            from gateway.demo import demo_platform
+            from gateway.settings import CreditSourceSettings
+
+            credit = await upstream.enter_async_context(demo_platform(setup))
+            serving = settings.model_copy(update={"credit_source": CreditSourceSettings(**credit)})
+            log.info("fake credit platform serving", extra={"url": credit["options"]["base_url"]})
+        app = await create_app(serving)
+        app.on_cleanup.append(lambda _app: upstream.aclose())
         from gateway.api.keys import GATEWAY
 
         # SIGHUP reloads policies and keys; a refused set leaves the serving one in place.
@@ -318,6 +343,50 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _data_import(args: argparse.Namespace) -> int:
+    from adapters.credit.sqlite import dataset_path
+    from gateway.data_import import DataImportError, import_file
+
+    if args.dataset:
+        dataset = Path(args.dataset).resolve()
+    else:
+        overrides: dict[str, Any] = {}
+        if args.state_dir:
+            overrides["state_dir"] = Path(args.state_dir).resolve()
+        try:
+            settings = load_settings(Path(args.config) if args.config else None, overrides)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        if settings.credit_source.adapter != "sqlite":
+            print(
+                f"the configured credit source is {settings.credit_source.adapter!r}: import "
+                "fills the embedded sqlite dataset (give --dataset PATH to name one)",
+                file=sys.stderr,
+            )
+            return 2
+        dataset = dataset_path(settings.credit_source.options, settings.state_dir).resolve()
+    try:
+        report = import_file(Path(args.file), dataset, args.format, batch_size=args.batch_size)
+    except DataImportError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    if report.rejected > len(report.problems):
+        print(f"… {report.rejected - len(report.problems)} more rows refused", file=sys.stderr)
+    if report.already_done:
+        print(f"{args.file}: already imported into {dataset} (nothing to do)")
+        return 0
+    resumed = f", resumed after line {report.resumed_after}" if report.resumed_after else ""
+    print(
+        f"{args.file}: {report.imported} records imported, {report.rejected} rows refused"
+        f"{resumed}; dataset {dataset}"
+    )
+    # A running gateway caches records for records_cache_seconds; it sees the rows after that.
+    return 1 if report.rejected else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xinyi-gateway", description="信易+ incentive gateway")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -329,6 +398,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--state-dir", help="state directory (demo default ./.xinyi-demo)")
     serve.add_argument("--store", help="store URL, e.g. sqlite:///var/lib/xinyi/state.sqlite3")
+    serve.add_argument(
+        "--upstream",
+        action="store_true",
+        help="with --demo: serve the demo data from a fake credit platform over HTTP "
+        "and read it through the platform adapter",
+    )
     serve.add_argument("--demo-rate", type=float, default=200.0, help=argparse.SUPPRESS)
     serve.add_argument("--no-access-log", action="store_true", help="do not log each request")
     serve.add_argument(
@@ -394,6 +469,21 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--state-dir")
     verify.add_argument("--store")
     verify.set_defaults(run=_audit_verify)
+
+    data = sub.add_parser("data", help="credit data tools").add_subparsers(
+        dest="data_command", required=True
+    )
+    imp = data.add_parser(
+        "import", help="load the credit platform's bulk export into the embedded dataset"
+    )
+    imp.add_argument("file", help="the export: JSON Lines (.jsonl) or CSV (.csv)")
+    imp.add_argument("--format", choices=["jsonl", "csv"], help="default: from the file name")
+    target = imp.add_mutually_exclusive_group()
+    target.add_argument("--state-dir", help="the dataset is <DIR>/credit.sqlite3")
+    target.add_argument("--config", help="gateway YAML: its sqlite credit_source's dataset")
+    target.add_argument("--dataset", help="the SQLite dataset file itself")
+    imp.add_argument("--batch-size", type=int, default=1000, help=argparse.SUPPRESS)
+    imp.set_defaults(run=_data_import)
     return parser
 
 

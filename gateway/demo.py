@@ -10,6 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +23,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.credit.base import CreditRecord, RecordStatus, SubjectKind
-from adapters.credit.sqlite import write_dataset
+from adapters.credit.fake_platform import FakePlatform, running_fake_platform
+from adapters.credit.sqlite import read_dataset, write_dataset
 from gateway.identifiers import synthetic_ric, synthetic_uscc
 from gateway.tokens.keys import b64url, jwk_thumbprint
 from gateway.trust.partners import hash_api_key, new_api_key
 
-__all__ = ["DemoSetup", "DemoSubject", "prepare_demo", "seed_consents", "write_demo_json"]
+__all__ = [
+    "DemoSetup",
+    "DemoSubject",
+    "demo_platform",
+    "prepare_demo",
+    "seed_consents",
+    "write_demo_json",
+]
 
 SEED = 20251122
 
@@ -338,6 +349,17 @@ def prepare_demo(state_dir: Path, today: dt.date, rate_per_second: float = 200.0
         subjects,
         {pid: path for pid, (path, _) in client_keys.items()},
     )
+
+
+@asynccontextmanager
+async def demo_platform(setup: DemoSetup) -> AsyncIterator[dict[str, Any]]:
+    """``serve --demo --upstream``: the fake credit platform, serving the demo dataset
+    on a free loopback port in this event loop; yields the ``credit_source`` settings
+    that point the platform adapter at it (with a fresh bearer token)."""
+    token = secrets.token_urlsafe(24)
+    platform = FakePlatform.with_rows(read_dataset(setup.dataset), token=token)
+    async with running_fake_platform(platform) as url:
+        yield {"adapter": "platform", "options": {"base_url": url, "bearer_token": token}}
 
 
 def _client_key(directory: Path, partner_id: str) -> tuple[Path, dict[str, str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -130,7 +131,11 @@ class DecisionPipeline:
         except CreditSourceError as exc:
             self._metrics.upstream_calls.labels(self._credit_name, "error").inc()
             log.warning("credit source failed", extra={"adapter": self._credit_name})
-            raise DependencyUnavailable("the credit source is not answering") from exc
+            wait = exc.retry_after_s
+            raise DependencyUnavailable(
+                "the credit source is not answering",
+                retry_after_s=max(1, math.ceil(wait)) if wait is not None else 1,
+            ) from exc
         self._metrics.upstream_calls.labels(self._credit_name, "ok").inc()
         self._cache.put(subject_key, records)
         return records

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from adapters.credit.base import AdapterContext, CreditSource
+from adapters.credit.base import AdapterContext, CreditSource, CreditSourceError
 from gateway.errors import Forbidden, RateLimited, Unauthenticated
 from gateway.facts.cache import RecordCache
 from gateway.metrics import Metrics
@@ -24,7 +24,7 @@ from gateway.plugins import load_credit_source_class
 from gateway.policy.bundle import BundleError
 from gateway.policy.loader import PolicyLoadError, PolicySet
 from gateway.policy.source import load_configured_policies
-from gateway.settings import Partner, Settings, load_partners
+from gateway.settings import ConfigError, Partner, Settings, load_partners
 from gateway.store.base import Store
 from gateway.store.changes import Topic
 from gateway.store.embedded import EmbeddedStore
@@ -97,11 +97,19 @@ class Gateway:
         pseudonyms = Pseudonyms.load(state / "pseudonym.key", create=True)
         credit_name = settings.credit_source.adapter
         if credit is None:
-            source_cls = load_credit_source_class(credit_name)
-            credit = source_cls.from_options(
-                settings.credit_source.options,
-                AdapterContext(state_dir=state, config_dir=settings.partners_file.parent),
-            )
+            try:
+                source_cls = load_credit_source_class(credit_name)
+                credit = source_cls.from_options(
+                    settings.credit_source.options,
+                    AdapterContext(
+                        state_dir=state,
+                        config_dir=settings.partners_file.parent,
+                        registry=metrics.registry,
+                    ),
+                )
+            except (ValueError, CreditSourceError) as exc:
+                # A start-up problem of configuration, told as one (no traceback).
+                raise ConfigError(f"credit_source: {exc} — fix: correct the setting") from None
         else:
             credit_name = type(credit).__name__
         store = open_store(settings.store_url)

@@ -15,7 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = [
     "AdapterContext",
@@ -71,7 +74,16 @@ class CreditEvent(StrEnum):
 
 
 class CreditSourceError(Exception):
-    """The source could not answer (unreachable, timed out, broken reply)."""
+    """The source could not answer (unreachable, timed out, broken reply).
+
+    ``retry_after_s`` is the source's own estimate of when asking again makes
+    sense (e.g. when an open circuit half-opens); the gateway passes it on as
+    ``Retry-After``.
+    """
+
+    def __init__(self, message: str = "", *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class UnknownRecord(CreditSourceError):
@@ -80,10 +92,15 @@ class UnknownRecord(CreditSourceError):
 
 @dataclass(frozen=True, slots=True)
 class AdapterContext:
-    """What the gateway hands an adapter when it builds one."""
+    """What the gateway hands an adapter when it builds one.
+
+    ``registry`` is the gateway's Prometheus registry: an adapter registers its
+    own collectors there and they appear on ``/metrics``.
+    """
 
     state_dir: Path
     config_dir: Path
+    registry: CollectorRegistry | None = None
 
 
 class CreditSource(ABC):

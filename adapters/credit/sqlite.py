@@ -26,7 +26,14 @@ from adapters.credit.base import (
     UnknownRecord,
 )
 
-__all__ = ["SQLiteCreditSource", "write_dataset"]
+__all__ = [
+    "SQLiteCreditSource",
+    "dataset_path",
+    "ensure_schema",
+    "read_dataset",
+    "upsert_records",
+    "write_dataset",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -44,12 +51,27 @@ CREATE TABLE IF NOT EXISTS records (
     title TEXT
 );
 CREATE INDEX IF NOT EXISTS records_by_subject ON records (subject_kind, subject_id);
+-- `xinyi-gateway data import` progress per export file (gateway/data_import.py)
+CREATE TABLE IF NOT EXISTS import_checkpoints (
+    digest TEXT PRIMARY KEY,
+    file_name TEXT NOT NULL,
+    format TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    imported INTEGER NOT NULL,
+    rejected INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+);
 """
 
 _SELECT = (
     "SELECT record_id, type, domain, effective_document, adverse, decided_on,"
     " publication_until, status, value, title FROM records"
     " WHERE subject_kind = ? AND subject_id = ?"
+)
+_ALL = (
+    "SELECT subject_kind, subject_id, record_id, type, domain, effective_document, adverse,"
+    " decided_on, publication_until, status, value, title FROM records ORDER BY rowid"
 )
 
 
@@ -79,6 +101,51 @@ def _row(kind: SubjectKind, subject_id: str, r: CreditRecord) -> tuple[Any, ...]
     )
 
 
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(_SCHEMA)
+
+
+def upsert_records(
+    conn: sqlite3.Connection, rows: Iterable[tuple[SubjectKind, str, CreditRecord]]
+) -> None:
+    """Insert or replace records by ``record_id``, inside the caller's transaction."""
+    conn.executemany(_UPSERT, [_row(kind, subject_id, r) for kind, subject_id, r in rows])
+
+
+def dataset_path(options: Mapping[str, Any], state_dir: Path) -> Path:
+    """Where ``credit_source.options`` puts the dataset (relative paths: under state_dir)."""
+    raw = options.get("path", "credit.sqlite3")
+    if not isinstance(raw, str):
+        raise CreditSourceError("credit_source.options.path must be a string")
+    path = Path(raw)
+    return path if path.is_absolute() else state_dir / path
+
+
+def read_dataset(path: Path) -> list[tuple[SubjectKind, str, CreditRecord]]:
+    """Every record in the dataset at ``path``, with its subject (for exports and the demo)."""
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(_ALL).fetchall()
+    finally:
+        conn.close()
+    return [(row[0], row[1], _record(row[2:])) for row in rows]
+
+
+def _record(row: Sequence[Any]) -> CreditRecord:
+    return CreditRecord(
+        record_id=row[0],
+        type=row[1],
+        domain=row[2],
+        effective_document=bool(row[3]),
+        adverse=bool(row[4]),
+        decided_on=dt.date.fromisoformat(row[5]),
+        publication_until=dt.date.fromisoformat(row[6]) if row[6] else None,
+        status=RecordStatus(row[7]),
+        value=orjson.loads(row[8]) if row[8] is not None else None,
+        title=row[9],
+    )
+
+
 def write_dataset(path: Path, rows: Iterable[tuple[SubjectKind, str, CreditRecord]]) -> int:
     """Replace the dataset at ``path`` with ``rows``; returns how many were written."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +154,7 @@ def write_dataset(path: Path, rows: Iterable[tuple[SubjectKind, str, CreditRecor
         with conn:
             conn.executescript(_SCHEMA)
             conn.execute("DELETE FROM records")
+            conn.execute("DELETE FROM import_checkpoints")  # they describe the old content
             data = [_row(kind, subject_id, r) for kind, subject_id, r in rows]
             conn.executemany(
                 "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", data
@@ -103,11 +171,7 @@ class SQLiteCreditSource(CreditSource):
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], context: AdapterContext) -> CreditSource:
-        raw = options.get("path", "credit.sqlite3")
-        if not isinstance(raw, str):
-            raise CreditSourceError("credit_source.options.path must be a string")
-        path = Path(raw)
-        return cls(path if path.is_absolute() else context.state_dir / path)
+        return cls(dataset_path(options, context.state_dir))
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -126,21 +190,7 @@ class SQLiteCreditSource(CreditSource):
             rows = self._connection().execute(_SELECT, (kind, subject_id)).fetchall()
         except sqlite3.Error as exc:
             raise CreditSourceError(f"credit dataset query failed: {exc}") from exc
-        return [
-            CreditRecord(
-                record_id=row[0],
-                type=row[1],
-                domain=row[2],
-                effective_document=bool(row[3]),
-                adverse=bool(row[4]),
-                decided_on=dt.date.fromisoformat(row[5]),
-                publication_until=dt.date.fromisoformat(row[6]) if row[6] else None,
-                status=RecordStatus(row[7]),
-                value=orjson.loads(row[8]) if row[8] is not None else None,
-                title=row[9],
-            )
-            for row in rows
-        ]
+        return [_record(row) for row in rows]
 
     async def check(self) -> None:
         try:
