@@ -222,7 +222,7 @@ class _Prover:
             return Finding("matters", True, "proved", rule.id, (ex,))
         model = _check(self.solver, self.fires[rule.id], self.a)
         if model is None:
-            return Finding("matters", False, "shadowed: the rule never fires", rule.id)
+            return Finding("matters", False, "never changes the outcome: it never fires", rule.id)
         ex = _example(self.a, model)
         also = [r for r in self.fired(ex) if r != rule.id]
         return Finding(

@@ -108,8 +108,8 @@ def run_prove(args: argparse.Namespace) -> int:
                 name = f"{finding.property}{where} example {n}"
                 print(_case_yaml(test_case(name, example, result), "      "))
     elapsed = time.perf_counter() - started
-    verdict = f"{refuted} properties refuted" if refuted else "every property proved"
-    print(f"{len(policies)} policies: {verdict} ({elapsed:.2f} s)")
+    verdict = f"{refuted} refuted" if refuted else "every property proved"
+    print(f"policies proved: {len(policies)}; {verdict} ({elapsed:.2f} s)")
     return 1 if refuted else 0
 
 
