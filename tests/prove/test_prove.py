@@ -63,7 +63,8 @@ def test_shipped_conflicts_are_listed_and_forbid_wins() -> None:
     for finding in conflicts:
         (example,) = finding.examples
         firing = fired(loan.rules, CATALOGUE, example.facts)
-        assert finding.rule in firing and "serious-dishonesty" in firing
+        assert finding.rule in firing
+        assert "serious-dishonesty" in firing
         assert replay(loan.rules, example).outcome == "constrained"
 
 
@@ -110,10 +111,9 @@ def test_a_dead_rule_lint_accepts_is_refuted() -> None:
         for facts in (person, enterprise):
             assert "scored-red-list" not in fired(policy.rules, CATALOGUE, facts)
             assert "deposit_waiver" not in dict(served.evaluate(facts).benefits)
-    # Without the kind split (one subject with both facts) the same rule would fire.
-    assert witness(policy.rules[1].when, CATALOGUE, BENEFITS, ["person"]) is None
-    both = Rule.model_validate(policy.rules[1].model_dump(by_alias=True))
-    assert prove_rules([both], CATALOGUE, BENEFITS, subjects=["enterprise"]).refuted
+    # Asked directly, the solver finds no subject of either kind for its condition.
+    for kind in ("person", "enterprise"):
+        assert witness(policy.rules[1].when, CATALOGUE, BENEFITS, [kind]) is None
 
 
 def test_a_constraint_on_a_score_is_refuted_twice() -> None:
@@ -172,13 +172,10 @@ def test_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_unknown_and_default_facts_are_modelled_three_valued() -> None:
     # not(score >= 600) is unknown without a score: the rule cannot fire on missing data,
     # so its witness must carry a score.
-    cond = (
-        Policy.model_validate({**dict(POLICIES)["library.yaml"].model_dump(by_alias=True)})
-        .rules[0]
-        .when
-    )
+    cond = dict(POLICIES)["library.yaml"].rules[0].when
     example = witness(cond, CATALOGUE, BENEFITS, ["person"])
-    assert example is not None and "person.credit_score" in example.facts
+    assert example is not None
+    assert "person.credit_score" in example.facts
     negated = Rule.model_validate(
         {
             "id": "x",
@@ -187,7 +184,8 @@ def test_unknown_and_default_facts_are_modelled_three_valued() -> None:
         }
     )
     shown = witness(negated.when, CATALOGUE, BENEFITS, ["person"])
-    assert shown is not None and shown.facts["person.credit_score"] < 600
+    assert shown is not None
+    assert shown.facts["person.credit_score"] < 600
     with pytest.raises(ProveError):
         witness(
             Rule.model_validate(
