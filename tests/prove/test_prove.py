@@ -199,3 +199,11 @@ def test_unknown_and_default_facts_are_modelled_three_valued() -> None:
             BENEFITS,
             ["person"],
         )
+
+
+def test_any_rule_list_is_one_call() -> None:
+    # How a loan product's rules (condition trees, no policy around them) get proved.
+    loan = dict(POLICIES)["loan.yaml"]
+    product = [*loan.rules[:2], wrong("shadowed").rules[1]]
+    proof = prove_rules(product, CATALOGUE, BENEFITS, subjects=["enterprise"], label="product")
+    assert [(f.property, f.rule) for f in proof.refuted] == [("matters", "red-list-clean-discount")]
