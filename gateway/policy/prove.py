@@ -224,6 +224,8 @@ class _Prover:
         if model is None:
             return Finding("matters", False, "never changes the outcome: it never fires", rule.id)
         ex = _example(self.a, model)
+        if not _same(self.replay(ex), self.replay(ex, others)):  # pragma: no cover
+            raise ProveError(f"internal: the shadowing example for {rule.id} does not replay")
         also = [r for r in self.fired(ex) if r != rule.id]
         return Finding(
             "matters",
@@ -244,7 +246,10 @@ class _Prover:
                 model = _check(self.solver, z3.And(self.fires[grant.id], self.fires[c.id]), self.a)
                 if model is not None:
                     together.append(c.id)
-                    example = example or _example(self.a, model)
+                    shown = _example(self.a, model)
+                    if not {grant.id, c.id} <= set(self.fired(shown)):  # pragma: no cover
+                        raise ProveError(f"internal: the conflict example for {grant.id}")
+                    example = example or shown
             if example is not None:
                 found.append(
                     Finding(
