@@ -26,7 +26,7 @@ from typing import Any
 
 import z3
 
-from gateway.policy.checks import Taint
+from gateway.policy.checks import Taint, comparisons
 from gateway.policy.evaluator import Evaluation
 from gateway.policy.model import (
     BenefitCatalogue,
@@ -36,6 +36,7 @@ from gateway.policy.model import (
     Policy,
     Rule,
 )
+from gateway.policy.reachability import unsatisfiable_reason
 from gateway.policy.smt import Encoding, ProveError, SymSubject, evaluate, fired, results_differ
 
 __all__ = [
@@ -205,11 +206,29 @@ class _Prover:
     def rule_fires(self, rule: Rule) -> Finding:
         model = _check(self.solver, self.fires[rule.id], self.a)
         if model is None:
-            return Finding("fires", False, "dead: the rule fires for no subject", rule.id)
+            return Finding("fires", False, f"dead: {self._why_dead(rule)}", rule.id)
         ex = _example(self.a, model)
         if rule.id not in self.fired(ex):  # pragma: no cover - a prover bug
             raise ProveError(f"internal: the example for {rule.id} does not fire it")
         return Finding("fires", True, "proved", rule.id, (ex,))
+
+    def _why_dead(self, rule: Rule) -> str:
+        why = unsatisfiable_reason(rule.when, self.catalogue)
+        if why is not None:
+            return why
+        kinds = sorted(
+            {
+                fact.subject
+                for c in comparisons(rule.when)
+                if (fact := self.catalogue.facts.get(c.fact)) and fact.subject != "any"
+            }
+        )
+        if len(kinds) > 1:
+            return (
+                f"the rule fires for no subject: it needs {' and '.join(kinds)} facts at "
+                "once, and a subject is one kind or the other"
+            )
+        return "the rule fires for no subject (given each fact's kind, type and default)"
 
     def rule_matters(self, rule: Rule) -> Finding:
         others = [r for r in self.rules if r is not rule]

@@ -5,6 +5,7 @@ declaring a ``change_reason``."""
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,16 @@ async def test_a_version_that_only_adds_passes_without_a_reason(
     replace_once(loan, "params: {bp: 30}", "params: {bp: 35}")
     response = await served.reload()
     assert response.status == 200
+
+
+async def test_without_z3_a_checked_reload_is_refused(
+    serve: Serve, policy_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = await serve(policy_dir=policy_dir, refuse_benefit_removal=True)
+    for name in ("z3", "gateway.policy.impact", "gateway.policy.smt", "gateway.policy.diff"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if the `prove` extra were missing
+    replace_once(policy_dir / "loan.yaml", 'version: "2025.1"', 'version: "2025.2"')
+    response = await served.reload()
+    assert response.status == 409
+    (reason,) = (await response.json())["reasons"]
+    assert "needs z3" in reason

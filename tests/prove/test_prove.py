@@ -4,6 +4,8 @@ counterexamples that the evaluator, replayed, shows doing what the report says."
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,7 @@ def test_a_dead_rule_lint_accepts_is_refuted() -> None:
     load_policy_dir(SHIPPED, [WRONG / "dead.yaml"])  # the per-rule reachability check passes it
     found = refuted(prove_policy(policy, CATALOGUE, BENEFITS))
     assert set(found) == {("fires", "scored-red-list"), ("matters", "scored-red-list")}
+    assert "enterprise and person facts at once" in found["fires", "scored-red-list"].message
     # Replayed over every combination of the facts it reads, for both kinds of subject,
     # the rule never fires: a person's red-list fact is absent, so its default (false).
     served = load_policy_dir(SHIPPED, [WRONG / "dead.yaml"]).by_scene["wrong-dead"][0]
@@ -207,3 +210,17 @@ def test_any_rule_list_is_one_call() -> None:
     product = [*loan.rules[:2], wrong("shadowed").rules[1]]
     proof = prove_rules(product, CATALOGUE, BENEFITS, subjects=["enterprise"], label="product")
     assert [(f.property, f.rule) for f in proof.refuted] == [("matters", "red-list-clean-discount")]
+
+
+def test_the_gateway_runs_without_z3() -> None:
+    # z3 is an optional extra: serving never imports it, and prove says what is missing.
+    code = (
+        "import sys; sys.modules['z3'] = None\n"
+        "import gateway.app, gateway.runtime\n"
+        "from gateway.cli import main\n"
+        "assert main(['policy', 'lint']) == 0\n"
+        "assert main(['policy', 'prove']) == 2\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    assert "pip install 'xinyi-gateway[prove]'" in done.stderr.decode()
