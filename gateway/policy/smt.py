@@ -361,6 +361,23 @@ class SymSubject:
             params[key] = z3.If(constrained, z3.IntVal(-1), expr)
         return SymResult(applied, benefits, params)
 
+    def pinned(self, kind: str, facts: Mapping[str, Any]) -> Any:
+        """A formula fixing this subject to a concrete one (for checking the encoding).
+
+        Only the facts already read are pinned: a fact absent from ``facts`` is
+        unknown, or its default.
+        """
+        parts = [self.kind == self.enc.kinds.index(kind)]
+        for name, v in self.vars.items():
+            value = facts.get(name, v.fact.default) if v.fact.subject in ("any", kind) else None
+            if value is None:
+                value = v.fact.default
+            if value is None:
+                parts.append(z3.Not(v.known))
+            else:
+                parts.append(z3.And(v.known, v.value == self._const(name, v.fact, value)))
+        return z3.And(*parts)
+
     # --- models -------------------------------------------------------------------
 
     def kind_in(self, model: Any) -> str:
