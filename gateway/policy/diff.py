@@ -17,11 +17,12 @@ from typing import Any, Literal
 
 import z3
 
+from gateway.policy.evaluator import Evaluation
 from gateway.policy.model import BenefitCatalogue, FactCatalogue, Policy
 from gateway.policy.prove import Example
-from gateway.policy.smt import Encoding, SymSubject, results_differ
+from gateway.policy.smt import Encoding, ProveError, SymSubject, evaluate, results_differ
 
-__all__ = ["Change", "PolicyDiff", "diff_policies"]
+__all__ = ["Change", "PolicyDiff", "diff_policies", "replay"]
 
 # Distinct rule patterns reported per kind of change; more only lengthen the report.
 PATTERNS_PER_CHANGE = 3
@@ -54,6 +55,28 @@ class Change:
             f"{verb} {self.what}: subjects for whom old rules [{', '.join(self.old_rules)}] "
             f"and new rules [{', '.join(self.new_rules)}] fire"
         )
+
+    def shown_by(self, before: Evaluation, after: Evaluation, benefits: BenefitCatalogue) -> bool:
+        """Whether the evaluator's results under both versions show this change."""
+        had, has = dict(before.benefits), dict(after.benefits)
+        if self.kind in ("benefit_removed", "benefit_added"):
+            gone, there = (had, has) if self.kind == "benefit_removed" else (has, had)
+            return self.what in gone and self.what not in there
+        if self.kind in ("constraint_added", "constraint_lifted"):
+            on, off = (after, before) if self.kind == "constraint_added" else (before, after)
+            return self.what in on.constraints and self.what not in off.constraints
+        code, name = self.what.split(".", 1)
+        was, now = had.get(code, {}).get(name), has.get(code, {}).get(name)
+        if self.kind == "param_dropped":
+            return was is not None and now is None and code in has
+        if self.kind == "param_added":
+            return was is None and now is not None and code in had
+        if was is None or now is None or was == now:
+            return False
+        spec = benefits.benefits[code].params.get(name)
+        higher = spec is None or spec.favourable == "higher"
+        better = bool(now > was if higher else now < was)
+        return better == (self.kind == "param_better")
 
 
 @dataclass(slots=True)
@@ -121,7 +144,21 @@ def diff_policies(
         result.changes.extend(
             _patterns(solver, s, goal, old_fires, new_fires, direction, kind, what)
         )
+    for change in result.changes:
+        under_old = replay(old, catalogue, benefits, change.example)
+        under_new = replay(new, catalogue, benefits, change.example)
+        if not change.shown_by(under_old, under_new, benefits):  # pragma: no cover - a prover bug
+            raise ProveError(f"internal: the example for {change.kind} {change.what}")
     return result
+
+
+def replay(
+    policy: Policy, catalogue: FactCatalogue, benefits: BenefitCatalogue, example: Example
+) -> Evaluation:
+    """The evaluator's result for an example subject; nothing when the kind is not served."""
+    if example.subject not in policy.subjects:
+        return Evaluation("standard", [], [], [], [])
+    return evaluate(policy.rules, catalogue, benefits, example.facts)
 
 
 def _patterns(
