@@ -115,8 +115,8 @@ def run_prove(args: argparse.Namespace) -> int:
 
 def run_diff(args: argparse.Namespace) -> int:
     try:
-        from gateway.policy.diff import diff_policies
-        from gateway.policy.prove import ProveError, replay_rules, test_case
+        from gateway.policy.diff import diff_policies, replay
+        from gateway.policy.prove import ProveError, test_case
     except ImportError:  # pragma: no cover - the optional extra is missing
         print("policy diff needs z3: pip install 'xinyi-gateway[prove]'", file=sys.stderr)
         return 2
@@ -151,8 +151,8 @@ def run_diff(args: argparse.Namespace) -> int:
         print(f"  {heading}:")
         for n, change in enumerate(changes, 1):
             print(f"    - {change.describe()}")
-            before = replay_rules(old.rules, catalogue, benefits, change.example.facts)
-            after = replay_rules(new.rules, catalogue, benefits, change.example.facts)
+            before = replay(old, catalogue, benefits, change.example)
+            after = replay(new, catalogue, benefits, change.example)
             print(
                 f"      e.g. {change.example.subject} {change.example.facts}: "
                 f"{_summary(before)} → {_summary(after)}"
