@@ -44,9 +44,9 @@ __all__ = [
     "Finding",
     "PolicyProof",
     "ProveError",
+    "as_test_case",
     "prove_policy",
     "prove_rules",
-    "test_case",
     "witness",
 ]
 
@@ -80,7 +80,7 @@ class PolicyProof:
         return [f for f in self.findings if not f.holds]
 
 
-def test_case(name: str, example: Example, result: Evaluation) -> dict[str, Any]:
+def as_test_case(name: str, example: Example, result: Evaluation) -> dict[str, Any]:
     """A ``tests:`` entry (POLICY.md) pinning what the evaluator does for ``example``."""
     expect: dict[str, Any] = {"outcome": result.outcome}
     if result.benefits:

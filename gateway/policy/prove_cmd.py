@@ -71,7 +71,7 @@ def _case_yaml(case: dict[str, Any], indent: str) -> str:
 
 def run_prove(args: argparse.Namespace) -> int:
     try:
-        from gateway.policy.prove import ProveError, prove_policy, replay_rules, test_case
+        from gateway.policy.prove import ProveError, as_test_case, prove_policy, replay_rules
     except ImportError:  # pragma: no cover - the optional extra is missing
         print("policy prove needs z3: pip install 'xinyi-gateway[prove]'", file=sys.stderr)
         return 2
@@ -106,7 +106,7 @@ def run_prove(args: argparse.Namespace) -> int:
             for n, example in enumerate(finding.examples, 1):
                 result = replay_rules(policy.rules, catalogue, benefits, example.facts)
                 name = f"{finding.property}{where} example {n}"
-                print(_case_yaml(test_case(name, example, result), "      "))
+                print(_case_yaml(as_test_case(name, example, result), "      "))
     elapsed = time.perf_counter() - started
     verdict = f"{refuted} refuted" if refuted else "every property proved"
     print(f"policies proved: {len(policies)}; {verdict} ({elapsed:.2f} s)")
@@ -116,7 +116,7 @@ def run_prove(args: argparse.Namespace) -> int:
 def run_diff(args: argparse.Namespace) -> int:
     try:
         from gateway.policy.diff import diff_policies, replay
-        from gateway.policy.prove import ProveError, test_case
+        from gateway.policy.prove import ProveError, as_test_case
     except ImportError:  # pragma: no cover - the optional extra is missing
         print("policy diff needs z3: pip install 'xinyi-gateway[prove]'", file=sys.stderr)
         return 2
@@ -157,7 +157,7 @@ def run_diff(args: argparse.Namespace) -> int:
                 f"      e.g. {change.example.subject} {change.example.facts}: "
                 f"{_summary(before)} → {_summary(after)}"
             )
-            case = test_case(f"{change.kind} {change.what} {n}", change.example, after)
+            case = as_test_case(f"{change.kind} {change.what} {n}", change.example, after)
             print(_case_yaml(case, "      "))
     return 1
 
