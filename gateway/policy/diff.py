@@ -103,6 +103,10 @@ def diff_policies(
     old: Policy, new: Policy, catalogue: FactCatalogue, benefits: BenefitCatalogue
 ) -> PolicyDiff:
     """Compare two versions; raises smt.ProveError when either cannot be modelled."""
+    for version in (old, new):
+        ids = [r.id for r in version.rules]
+        if len(set(ids)) != len(ids):
+            raise ProveError(f"{version.id} {version.version} uses a rule id twice")
     kinds = list(dict.fromkeys([*old.subjects, *new.subjects]))
     enc = Encoding(catalogue, benefits, kinds, [*old.rules, *new.rules])
     s = enc.subject()

@@ -283,6 +283,14 @@ class _Prover:
         return found
 
 
+def _unique_ids(rules: Sequence[Rule]) -> None:
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.id in seen:
+            raise ProveError(f"rule id {rule.id!r} is used twice: findings could not name it")
+        seen.add(rule.id)
+
+
 def _same(a: Evaluation, b: Evaluation) -> bool:
     return (
         a.outcome == b.outcome
@@ -302,6 +310,7 @@ def prove_rules(
 ) -> PolicyProof:
     """Prove every property of one rule list; raises ProveError when it cannot be modelled."""
     started = time.perf_counter()
+    _unique_ids(rules)
     prover = _Prover(rules, catalogue, benefits, subjects)
     proof = PolicyProof(label)
     proof.findings.append(prover.non_interference())

@@ -84,12 +84,15 @@ def run_prove(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         return 2
     refuted = 0
+    unmodelled = 0
     for file, policy in policies:
         try:
             proof = prove_policy(policy, catalogue, benefits, file)
         except ProveError as exc:
+            # Reported, and the other files still proved: one report lists everything.
             print(f"{file}: cannot prove: {exc}", file=sys.stderr)
-            return 2
+            unmodelled += 1
+            continue
         print(f"{proof.label}: {proof.seconds:.2f} s")
         for finding in proof.findings:
             where = f" {finding.rule}" if finding.rule else ""
@@ -109,8 +112,10 @@ def run_prove(args: argparse.Namespace) -> int:
                 print(_case_yaml(as_test_case(name, example, result), "      "))
     elapsed = time.perf_counter() - started
     verdict = f"{refuted} refuted" if refuted else "every property proved"
-    print(f"policies proved: {len(policies)}; {verdict} ({elapsed:.2f} s)")
-    return 1 if refuted else 0
+    if unmodelled:
+        verdict += f"; {unmodelled} could not be modelled (run policy lint)"
+    print(f"policies proved: {len(policies) - unmodelled}; {verdict} ({elapsed:.2f} s)")
+    return 2 if unmodelled else 1 if refuted else 0
 
 
 def run_diff(args: argparse.Namespace) -> int:

@@ -170,6 +170,16 @@ def test_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     unknown.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     assert main(["policy", "prove", "--dir", str(SHIPPED), str(unknown)]) == 2
     assert "no_such_fact" in capsys.readouterr().err
+    # The other files are still proved and reported.
+    files = [str(unknown), str(WRONG / "shadowed.yaml")]
+    assert main(["policy", "prove", "--dir", str(SHIPPED), *files]) == 2
+    out = capsys.readouterr().out
+    assert "rule red-list-clean-discount matters: REFUTED" in out
+    assert "1 could not be modelled" in out
+    data["rules"][0] = data["rules"][1]
+    unknown.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert main(["policy", "prove", "--dir", str(SHIPPED), str(unknown)]) == 2
+    assert "used twice" in capsys.readouterr().err
 
 
 def test_unknown_and_default_facts_are_modelled_three_valued() -> None:
