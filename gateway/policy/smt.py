@@ -171,9 +171,6 @@ class Encoding:
                 return i
         raise ProveError(f"{code}.{name} = {value!r} was not ranked")  # pragma: no cover
 
-    def param_value(self, code: str, name: str, rank: int) -> Any:
-        return self._ranks[(code, name)][rank]
-
     # --- subjects -----------------------------------------------------------------
 
     def subject(
