@@ -4,6 +4,8 @@ xinyi-gateway serve [--demo [--upstream]] [--config FILE] [--host H] [--port P]
                     [--state-dir DIR] [--store URL]
 xinyi-gateway policy lint [--dir DIR] [FILE ...]
 xinyi-gateway policy test [--dir DIR]
+xinyi-gateway policy prove [--dir DIR] [FILE ...]
+xinyi-gateway policy diff OLD NEW [--dir DIR]
 xinyi-gateway policy explain SCENE --facts FILE.json [--as-of DATE] [--dir DIR]
 xinyi-gateway policy bundle build [--dir DIR] --out FILE | sign FILE --key PEM
                           | verify FILE --keys JWKS | keygen --key PEM --jwks JWKS
@@ -422,6 +424,18 @@ def _parser() -> argparse.ArgumentParser:
     ptest = policy.add_parser("test", help="run every policy's tests")
     ptest.add_argument("--dir")
     ptest.set_defaults(run=_policy_test)
+
+    from gateway.policy.prove_cmd import run_diff, run_prove
+
+    prove = policy.add_parser("prove", help="prove what each policy does (SMT; docs/prove.md)")
+    prove.add_argument("--dir")
+    prove.add_argument("files", nargs="*")
+    prove.set_defaults(run=run_prove)
+    pdiff = policy.add_parser("diff", help="who gains and who loses between two versions")
+    pdiff.add_argument("old")
+    pdiff.add_argument("new")
+    pdiff.add_argument("--dir", help="catalogues to read them with (default the shipped ones)")
+    pdiff.set_defaults(run=run_diff)
 
     explain = policy.add_parser("explain", help="trace a policy's rules on given facts")
     explain.add_argument("scene")

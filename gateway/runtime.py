@@ -197,6 +197,8 @@ class Gateway:
         except BundleError as exc:
             reasons = [str(exc)]
         else:
+            reasons = self._change_impact(fresh)
+        if not reasons:
             self.policies = fresh
             self.metrics.policy_reloads.labels("loaded").inc()
             log.info("policy set reloaded", extra={"policy_set": fresh.hash})
@@ -207,6 +209,39 @@ class Gateway:
             extra={"reasons": reasons, "policy_set": self.policies.hash},
         )
         return False, reasons
+
+    def _change_impact(self, fresh: PolicySet) -> list[str]:
+        """Log who gains and loses under the new set; with ``refuse_benefit_removal``,
+        the reasons to refuse a version that takes benefits away without a
+        ``change_reason``. Proving needs z3 (the ``prove`` extra): without it the
+        impact is not logged, and a reload that must be checked is refused."""
+        refuse = self.settings.refuse_benefit_removal
+        try:
+            from gateway.policy.impact import reload_impact
+            from gateway.policy.smt import ProveError
+        except ImportError:
+            if refuse:
+                return ["refuse_benefit_removal needs z3: pip install 'xinyi-gateway[prove]'"]
+            log.warning("policy change impact not computed: z3 is not installed")
+            return []
+        try:
+            impacts = reload_impact(self.policies, fresh)
+        except ProveError as exc:
+            if refuse:
+                return [f"the change impact cannot be proved: {exc}"]
+            log.warning("policy change impact not computed", extra={"error": str(exc)})
+            return []
+        reasons = []
+        for impact in impacts:
+            log.info("policy change impact", extra=impact.summary())
+            if refuse and impact.removes_benefits and not impact.new.policy.change_reason:
+                losses = ", ".join(impact.losses)
+                reasons.append(
+                    f"{impact.new.file}: {impact.new.policy.id} {impact.new.policy.version} "
+                    f"takes benefits away from some subjects ({losses}) and declares no "
+                    "change_reason (refuse_benefit_removal; see policy diff)"
+                )
+        return reasons
 
     def reload_keys(self) -> None:
         """Re-read the key ring after `xinyi-gateway keys …` changed it."""

@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     credit_source: CreditSourceSettings = Field(default_factory=CreditSourceSettings)
     timezone: str = "Asia/Shanghai"
     records_cache_seconds: float = Field(30.0, ge=0)
+    # Refuse a reload whose new policy version takes a benefit from anyone (or worsens
+    # one, or adds a constraint) unless it declares `change_reason:` (docs/prove.md).
+    refuse_benefit_removal: bool = False
     records_cache_size: int = Field(100_000, ge=0)
     consent_max_days: int = Field(366, ge=1, le=3660)
     status_list_ttl_seconds: int = Field(300, ge=10)

@@ -260,5 +260,8 @@ class Policy(_Strict):
     context_required: list[str] = Field(default_factory=list)
     token_days: int = Field(default=7, ge=1, le=31)
     benefit_days: int = Field(default=30, ge=1, le=366)
+    # Why this version takes a benefit from anyone (docs/prove.md): a reload under
+    # ``refuse_benefit_removal`` accepts such a version only when it says why.
+    change_reason: str | None = Field(default=None, min_length=1)
     rules: list[Rule] = Field(min_length=1)
     tests: list[PolicyTest] = Field(default_factory=list)
