@@ -49,14 +49,16 @@ def _key_view(key: SigningKey) -> dict[str, Any]:
     }
 
 
-async def _operator_body(request: web.Request) -> dict[str, Any]:
+async def _operator_body(request: web.Request, *fields: str) -> dict[str, Any]:
+    """The optional JSON body of a key operation, with only ``fields`` allowed."""
     gw = request.app[GATEWAY]
     caller = await gw.authenticate(request)
     gw.partners.require_kind(caller, "operator")
     if not request.can_read_body:
         return {}
     data = require_object(await read_json(request))
-    unknown = sorted(set(data) - {"alg", "force"})
+    # A field this operation ignores (alg on activate) is refused, not silently dropped.
+    unknown = sorted(set(data) - set(fields))
     if unknown:
         raise InvalidRequest(
             "unknown fields",
@@ -79,7 +81,7 @@ async def list_keys(request: web.Request) -> web.Response:
 
 @routes.post("/v1/admin/keys")
 async def add_key(request: web.Request) -> web.Response:
-    data = await _operator_body(request)
+    data = await _operator_body(request, "alg")
     alg = data.get("alg", "EdDSA")
     if alg not in ("EdDSA", "ES256"):
         raise InvalidRequest("unsupported alg", errors=[FieldError("/alg", "EdDSA or ES256")])
@@ -95,7 +97,7 @@ def _ring_error(exc: KeyRingError) -> ProblemError:
 
 @routes.post("/v1/admin/keys/{kid}/activate")
 async def activate_key(request: web.Request) -> web.Response:
-    data = await _operator_body(request)
+    data = await _operator_body(request, "force")
     gw = request.app[GATEWAY]
     kid = request.match_info["kid"]
     if gw.keys.get(kid) is None:
@@ -110,7 +112,7 @@ async def activate_key(request: web.Request) -> web.Response:
 
 @routes.post("/v1/admin/keys/{kid}/retire")
 async def retire_key(request: web.Request) -> web.Response:
-    data = await _operator_body(request)
+    data = await _operator_body(request, "force")
     gw = request.app[GATEWAY]
     kid = request.match_info["kid"]
     if gw.keys.get(kid) is None:

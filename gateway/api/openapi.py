@@ -169,6 +169,38 @@ _OAUTH_ERROR = {
 }
 
 
+_INTROSPECT_BODY = {
+    "type": "object",
+    "required": ["token"],
+    "properties": {"token": {"type": "string", "minLength": 1, "maxLength": 8192}},
+}
+
+
+def _link(path: str, method: str, parameters: dict[str, str], description: str) -> dict[str, Any]:
+    """An OpenAPI link: how a response feeds a later call (fuzzers follow these)."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {
+        "operationRef": f"#/paths/{pointer}/{method}",
+        "parameters": parameters,
+        "description": description,
+    }
+
+
+_DECISION_LINKS = {
+    "GetDecision": _link(
+        "/v1/decisions/{decision_id}",
+        "get",
+        {"decision_id": "$response.body#/decision_id"},
+        "read this decision back",
+    ),
+    "SendFeedback": _link(
+        "/v1/decisions/{decision_id}/feedback",
+        "post",
+        {"decision_id": "$response.body#/decision_id"},
+        "report what was done with this decision",
+    ),
+}
+
 _IDEMPOTENT = (
     "/v1/scenes/{scene}/decisions",
     "/v1/decisions/{decision_id}/feedback",
@@ -194,7 +226,40 @@ def _path_param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-def _operator_post(summary: str, params: list[dict[str, Any]], bearer: Any) -> dict[str, Any]:
+_KEY_VIEW = {
+    "type": "object",
+    "required": ["kid", "alg", "status"],
+    "properties": {
+        "kid": {"type": "string"},
+        "alg": {"type": "string", "enum": ["EdDSA", "ES256"]},
+        "status": {"type": "string"},
+    },
+}
+
+_KEY_LINKS = {
+    name: _link(
+        f"/v1/admin/keys/{{kid}}/{action}",
+        "post",
+        {"kid": "$response.body#/kid"},
+        f"{action} the published key",
+    )
+    for name, action in (("ActivateKey", "activate"), ("RetireKey", "retire"))
+}
+
+
+def _operator_post(
+    summary: str, params: list[dict[str, Any]], bearer: Any, *, publishes: bool = False
+) -> dict[str, Any]:
+    done = (
+        {"201": _json(_KEY_VIEW, "key published") | {"links": _KEY_LINKS}}
+        if publishes
+        else {"200": _json(_KEY_VIEW)}
+    )
+    body_fields: dict[str, Any] = (
+        {"alg": {"type": "string", "enum": ["EdDSA", "ES256"]}}
+        if publishes
+        else {"force": {"type": "boolean"}}
+    )
     return {
         "post": {
             "summary": summary,
@@ -207,21 +272,20 @@ def _operator_post(summary: str, params: list[dict[str, Any]], bearer: Any) -> d
                         "schema": {
                             "type": "object",
                             "additionalProperties": False,
-                            "properties": {
-                                "alg": {"type": "string", "enum": ["EdDSA", "ES256"]},
-                                "force": {"type": "boolean"},
-                            },
+                            "properties": body_fields,
                         }
                     }
                 },
             },
             "responses": {
-                "200": _json({"type": "object"}),
-                "201": _json({"type": "object"}, "key published"),
+                **done,
                 **_AUTH_ERRORS,
+                "400": _problem("the body is not JSON"),
                 "403": _problem("operator partners only (forbidden_kind)"),
                 "404": _problem("no such key"),
                 "409": _problem("the key's state does not allow this (key_state_conflict)"),
+                "413": _problem("the body is larger than 1 MiB"),
+                "415": _problem("the body is not application/json"),
                 "422": _problem("invalid fields"),
             },
         }
@@ -238,7 +302,11 @@ def _trust_paths(bearer: Any, write_errors: dict[str, Any]) -> dict[str, Any]:
                 "type": "string",
                 "const": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             },
-            "client_assertion": {"type": "string", "description": "JWT signed by the partner"},
+            "client_assertion": {
+                "type": "string",
+                "minLength": 1,
+                "description": "JWT signed by the partner",
+            },
             "client_id": {"type": "string"},
             "scope": {"type": "string"},
         },
@@ -287,19 +355,8 @@ def _trust_paths(bearer: Any, write_errors: dict[str, Any]) -> dict[str, Any]:
                 "requestBody": {
                     "required": True,
                     "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["token"],
-                                "properties": {"token": {"type": "string"}},
-                            }
-                        },
-                        "application/x-www-form-urlencoded": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"token": {"type": "string"}},
-                            }
-                        },
+                        "application/json": {"schema": _INTROSPECT_BODY},
+                        "application/x-www-form-urlencoded": {"schema": _INTROSPECT_BODY},
                     },
                 },
                 "responses": {
@@ -357,7 +414,9 @@ def _trust_paths(bearer: Any, write_errors: dict[str, Any]) -> dict[str, Any]:
                     "403": _problem("operator or auditor partners only (forbidden_kind)"),
                 },
             },
-            **_operator_post("Publish a new signing key (not signing yet)", [], bearer),
+            **_operator_post(
+                "Publish a new signing key (not signing yet)", [], bearer, publishes=True
+            ),
         },
         "/v1/admin/keys/{kid}/activate": _operator_post(
             "Sign with a published key from now on", [_path_param("kid")], bearer
@@ -455,7 +514,7 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
                     "content": {"application/json": {"schema": _ref("DecisionBody")}},
                 },
                 "responses": {
-                    "200": _json(_ref("Decision"), "the decision"),
+                    "200": {**_json(_ref("Decision"), "the decision"), "links": _DECISION_LINKS},
                     **_AUTH_ERRORS,
                     "403": _problem("scene, purpose or consent not allowed"),
                     "404": _problem("no such scene"),
@@ -523,7 +582,17 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
                             "properties": {"consent_id": {"type": "string"}},
                         },
                         "created",
-                    ),
+                    )
+                    | {
+                        "links": {
+                            "RevokeConsent": _link(
+                                "/v1/consents/{consent_id}",
+                                "delete",
+                                {"consent_id": "$response.body#/consent_id"},
+                                "revoke this consent",
+                            )
+                        }
+                    },
                     **_AUTH_ERRORS,
                     "403": _problem(
                         "platform partners only (forbidden_kind), with the consents scope "

@@ -14,9 +14,7 @@ restart; every decision answered 200 has its audit record afterwards; and
 from __future__ import annotations
 
 import asyncio
-import random
 import signal
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +22,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.fault.load import Sample, decision_worker, monotonic_clock
 from tests.redis_servers import RedisServer, redis_available, redis_server
 from tests.replicas.conftest import (
-    SCENE_PARTNER,
     DemoData,
     Replica,
     audit_verify,
@@ -41,20 +39,7 @@ WORKERS = 16
 LOAD_S = 8.0
 KILL_AT = 2.0
 RESTART_AT = 4.0
-MAX_PER_WORKER = 20_000  # a bound on the loop, far above what LOAD_S allows
 SETTLED_AFTER_S = 2.0  # by then every answer should be a 200 again
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    started: float  # seconds since the load began
-    ended: float
-    status: int  # 0: no HTTP answer at all
-    code: str | None = None  # problem+json code
-    content_type: str = ""
-    retry_after: str | None = None
-    decision_id: str | None = None
-    failure: str | None = None
 
 
 @dataclass
@@ -85,46 +70,8 @@ def fault_setup(tmp_path: Path) -> Iterator[FaultSetup]:
 
 
 async def _load(setup: FaultSetup, outage: Outage) -> list[Sample]:
-    demo = setup.demo
-    combos = demo.combos()
-    url = setup.gateway.base + "/v1/scenes/{}/decisions"
     samples: list[Sample] = []
-    origin = time.monotonic()
-
-    def clock() -> float:
-        return time.monotonic() - origin
-
-    async def worker(session: aiohttp.ClientSession, n: int) -> None:
-        rng = random.Random(n)
-        for _ in range(MAX_PER_WORKER):
-            started = clock()
-            if started >= LOAD_S:
-                return
-            subject, scene = rng.choice(combos)
-            try:
-                answer = await request(
-                    session,
-                    "POST",
-                    url.format(scene),
-                    json=demo.body(subject, scene),
-                    headers=demo.auth(SCENE_PARTNER[scene]),
-                )
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                samples.append(Sample(started, clock(), 0, failure=repr(exc)))
-                continue
-            content_type = answer.headers.get("Content-Type", "")
-            body = answer.json() if content_type.startswith("application/") else None
-            samples.append(
-                Sample(
-                    started,
-                    clock(),
-                    answer.status,
-                    code=body.get("code") if isinstance(body, dict) else None,
-                    content_type=content_type,
-                    retry_after=answer.headers.get("Retry-After"),
-                    decision_id=body.get("decision_id") if answer.status == 200 else None,
-                )
-            )
+    clock = monotonic_clock()
 
     async def break_redis() -> None:
         await asyncio.sleep(KILL_AT - clock())
@@ -137,10 +84,20 @@ async def _load(setup: FaultSetup, outage: Outage) -> list[Sample]:
     timeout = aiohttp.ClientTimeout(total=15)
     connector = aiohttp.TCPConnector(limit=WORKERS)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        await asyncio.wait_for(
-            asyncio.gather(break_redis(), *(worker(session, n) for n in range(WORKERS))),
-            timeout=LOAD_S + 40,
-        )
+        workers = [
+            decision_worker(
+                session,
+                setup.gateway.base,
+                setup.demo,
+                setup.demo.combos(),
+                samples,
+                clock,
+                until=lambda: clock() >= LOAD_S,
+                seed=n,
+            )
+            for n in range(WORKERS)
+        ]
+        await asyncio.wait_for(asyncio.gather(break_redis(), *workers), timeout=LOAD_S + 40)
     return samples
 
 
