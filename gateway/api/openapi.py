@@ -12,7 +12,14 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from gateway.api.schemas import ConsentBody, CreditEventBody, DecisionBody, FeedbackBody
-from gateway.api.spec import ApiPart
+from gateway.api.spec import (
+    AUTH_ERRORS,
+    REF_TEMPLATE,
+    ApiPart,
+    json_content,
+    model_ref,
+    problem,
+)
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway
@@ -27,22 +34,11 @@ def _parts() -> list[ApiPart]:
     return [m.openapi for m in MODULES if isinstance(getattr(m, "openapi", None), ApiPart)]
 
 
-_REF = "#/components/schemas/{model}"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/problem+json": {"schema": _ref("Problem")}},
-    }
-
-
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+# The helpers every part uses (gateway.api.spec), under this module's old names.
+_REF = REF_TEMPLATE
+_ref = model_ref
+_problem = problem
+_json = json_content
 
 
 _PROBLEM = {
@@ -144,10 +140,7 @@ _DECISION = {
     },
 }
 
-_AUTH_ERRORS = {
-    "401": _problem("missing or invalid credentials (unauthenticated)"),
-    "429": _problem("rate limited; see Retry-After"),
-}
+_AUTH_ERRORS = AUTH_ERRORS
 
 
 _OAUTH_ERROR = {
