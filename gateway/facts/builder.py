@@ -72,6 +72,7 @@ class _DerivedStep:
     name: str
     derive: str
     inputs: tuple[str, ...]
+    start: dt.date | None = None
 
 
 # Record-derived fact sets kept per plan; a few thousand subjects' worth.
@@ -114,7 +115,9 @@ class FactPlan:
         if fact.derived_from is not None and fact.derive is not None:
             for source in fact.derived_from:
                 self._visit(catalogue, source, seen)
-            self._derived.append(_DerivedStep(name, fact.derive, tuple(fact.derived_from)))
+            self._derived.append(
+                _DerivedStep(name, fact.derive, tuple(fact.derived_from), fact.record_start)
+            )
         elif fact.class_ is FactClass.CONTEXT:
             self._context.append((name, name.split(".", 1)[-1]))
         else:
@@ -175,7 +178,7 @@ class FactPlan:
     def _derive(steps: list[_DerivedStep], facts: dict[str, Any], as_of: dt.date) -> None:
         for derived in steps:
             inputs = [facts.get(source) for source in derived.inputs]
-            value = DERIVATIONS[derived.derive].compute(inputs, as_of)
+            value = DERIVATIONS[derived.derive].compute(inputs, as_of, derived.start)
             if value is not None:
                 facts[derived.name] = value
 

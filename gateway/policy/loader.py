@@ -345,7 +345,11 @@ def load_policy_dir(directory: Path, files: list[Path] | None = None) -> PolicyS
     catalogue: FactCatalogue = models["catalogue.yaml"]
     benefits: BenefitCatalogue = models["benefits.yaml"]
     measures: MeasureList = models["measures.yaml"]
-    problems += check_catalogue(catalogue) + check_measures(measures) + check_benefits(benefits)
+    problems += (
+        check_catalogue(catalogue)
+        + check_measures(measures, catalogue=catalogue)
+        + check_benefits(benefits)
+    )
     taint = Taint(catalogue)
 
     paths = (
