@@ -5,7 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapters.credit.base import CreditSource
-from gateway.api import admin, consents, decisions, events, oauth, service, tokens
+from gateway.api import (
+    admin,
+    consents,
+    credit_office,
+    decisions,
+    events,
+    oauth,
+    service,
+    tokens,
+)
 from gateway.api.http import MAX_BODY_BYTES
 from gateway.api.keys import GATEWAY
 from gateway.api.middleware import error_middleware
@@ -30,6 +39,7 @@ async def create_app(settings: Settings, *, credit: CreditSource | None = None) 
     app.add_routes(oauth.routes)
     app.add_routes(tokens.routes)
     app.add_routes(events.routes)
+    app.add_routes(credit_office.routes)
 
     async def _close(app: web.Application) -> None:
         await app[GATEWAY].close()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic.json_schema import models_json_schema
 
+from gateway.api import credit_office
 from gateway.api.schemas import ConsentBody, CreditEventBody, DecisionBody, FeedbackBody
 
 if TYPE_CHECKING:
@@ -568,6 +569,7 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
         },
     }
     paths.update(_trust_paths(bearer, write_errors))
+    paths.update(credit_office.openapi_paths())
     for path in _IDEMPOTENT:
         operation = paths[path]["post"]
         operation.setdefault("parameters", []).append(_IDEMPOTENCY_HEADER)

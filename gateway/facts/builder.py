@@ -174,6 +174,39 @@ class FactPlan:
         self._memo[id(records)] = (records, as_of, facts)
         return facts
 
+    def evidence(
+        self, records: Sequence[CreditRecord], names: Iterable[str], as_of: dt.date
+    ) -> list[CreditRecord]:
+        """The counting records that feed the named facts, through derivations too.
+
+        What a decision rested on: the subject is told these records (to repair
+        or object to them) and a later repair of one finds the decision again.
+        """
+        inputs = {s.name: s.inputs for s in self._derived}
+        base = {s.name: s for s in self._base}
+        wanted: set[str] = set()
+        todo = list(names)
+        while todo:
+            name = todo.pop()
+            if name in wanted:
+                continue
+            wanted.add(name)
+            todo.extend(inputs.get(name, ()))
+        steps = [base[n] for n in sorted(wanted) if n in base]
+        found: dict[str, CreditRecord] = {}
+        for record in records:
+            if record.record_id in found or not record_counts(record, as_of):
+                continue
+            for step in steps:
+                if (
+                    (step.types is None or record.type in step.types)
+                    and (step.adverse is None or record.adverse == step.adverse)
+                    and (record.effective_document or not step.documents_only)
+                ):
+                    found[record.record_id] = record
+                    break
+        return list(found.values())
+
     @staticmethod
     def _derive(steps: list[_DerivedStep], facts: dict[str, Any], as_of: dt.date) -> None:
         for derived in steps:

@@ -191,6 +191,8 @@ class CompiledPolicy:
     context_model: type[BaseModel]
     benefits: BenefitCatalogue
     reads: frozenset[str]
+    # What the grant rules read: a withheld incentive names the adverse records behind them.
+    grant_reads: frozenset[str] = frozenset()
 
     @property
     def ref(self) -> dict[str, str]:
@@ -270,6 +272,7 @@ def _compile(
         context_model=model,
         benefits=benefits,
         reads=frozenset(reads),
+        grant_reads=frozenset(f for r in rules if r.benefit is not None for f in r.reason.facts),
     )
 
 

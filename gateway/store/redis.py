@@ -174,6 +174,14 @@ class RedisStore(Store):
     async def check(self) -> None:
         await self._run("PING")
 
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    async def command(self, *command: Any) -> Any:
+        """Run one command on the shared pipeline (for per-concept store modules)."""
+        return await self._run(*command)
+
     async def _run(self, *command: Any) -> Any:
         if self._pipe is None:
             raise StoreUnavailable("the Redis store is not open")

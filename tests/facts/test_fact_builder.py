@@ -266,9 +266,11 @@ def test_clean_years_fall_back_to_registration_when_every_adverse_record_is_gone
 def test_clean_years_count_from_the_record_start_without_history() -> None:
     # No record held is no adverse record: the catalogue's record_start (2014-06-14)
     # is where absence starts to count, so doubt favours the subject.
-    assert years([]) == 11
     assert years([], "person.clean_record_years") == 11
-    assert years([rec("award", decided_on=dt.date(2020, 1, 1))]) == 11
+    assert years([rec("award", decided_on=dt.date(2020, 1, 1))], "person.clean_record_years") == 11
+    # an enterprise counts from its registration, which the platform holds for every one
+    assert years([]) is None
+    assert years([rec("award", decided_on=dt.date(2020, 1, 1))]) is None
 
 
 def test_clean_years_unknown_without_history_or_record_start() -> None:
@@ -280,7 +282,8 @@ def test_clean_years_unknown_without_history_or_record_start() -> None:
 
 
 def test_a_registration_after_the_record_start_bounds_clean_years() -> None:
-    assert years([rec("registration", decided_on=dt.date(2023, 1, 1))]) == 2
+    registered = [rec("registration", decided_on=dt.date(2023, 1, 1))]
+    assert years(registered, "person.clean_record_years") == 2
 
 
 def test_person_clean_years_read_the_person_history() -> None:
