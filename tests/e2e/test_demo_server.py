@@ -29,7 +29,8 @@ from adapters.credit.sqlite import SQLiteCreditSource
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-FOUR_SCENES = {"loan", "approval", "library", "transit"}
+# The four scenes API.md names, and the four added as data (docs/policies.md).
+FOUR_SCENES = {"loan", "approval", "library", "transit", "rental", "medical", "tax", "parking"}
 TRACED_REQUEST_ID = "e2e-trace-0001"
 
 
