@@ -59,7 +59,7 @@ async def test_the_log_pages_by_cursor(restorations: RestorationStore) -> None:
     third = await restorations.restorations(second[-1].cursor, 2)
     assert [r.link.decision_id for r in first + second + third] == [f"dec_{i}" for i in range(5)]
     assert await restorations.restorations(third[-1].cursor, 2) == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cursor"):
         await restorations.restorations("not a cursor", 2)
 
 
