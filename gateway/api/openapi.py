@@ -12,6 +12,7 @@ from pydantic.json_schema import models_json_schema
 
 from gateway.api import credit_office
 from gateway.api.schemas import ConsentBody, CreditEventBody, DecisionBody, FeedbackBody
+from gateway.policy.notice import CONSTRAINT_SCHEMA, NOTICE_SCHEMA
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway
@@ -94,18 +95,8 @@ _DECISION = {
                 "properties": {"code": {"type": "string"}, "params": {"type": "object"}},
             },
         },
-        "constraints": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["measure", "legal_basis"],
-                "properties": {
-                    "measure": {"type": "string"},
-                    "title": {"type": "string"},
-                    "legal_basis": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-        },
+        "constraints": {"type": "array", "items": CONSTRAINT_SCHEMA},
+        "notice": NOTICE_SCHEMA,
         "reasons": {
             "type": "array",
             "items": {

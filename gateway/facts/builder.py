@@ -101,6 +101,8 @@ class FactPlan:
         for step in self._derived:
             if uses_context.intersection(step.inputs):
                 uses_context.add(step.name)
+        self._inputs = {s.name: s.inputs for s in self._derived}
+        self._by_name = {s.name: s for s in self._base}
         self._record_derived = [s for s in self._derived if s.name not in uses_context]
         self._context_derived = [s for s in self._derived if s.name in uses_context]
         # id(records) -> (records, as_of, facts); the entry holds the records, so
@@ -182,8 +184,8 @@ class FactPlan:
         What a decision rested on: the subject is told these records (to repair
         or object to them) and a later repair of one finds the decision again.
         """
-        inputs = {s.name: s.inputs for s in self._derived}
-        base = {s.name: s for s in self._base}
+        inputs = self._inputs
+        base = self._by_name
         wanted: set[str] = set()
         todo = list(names)
         while todo:

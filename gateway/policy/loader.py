@@ -33,7 +33,6 @@ from gateway.policy.checks import (
     Taint,
     check_benefits,
     check_catalogue,
-    check_measures,
     check_policy,
     comparisons,
     value_fits,
@@ -45,6 +44,7 @@ from gateway.policy.evaluator import (
     compile_condition,
     evaluate_rules,
 )
+from gateway.policy.measure_checks import check_measures
 from gateway.policy.model import (
     BenefitCatalogue,
     Fact,

@@ -17,7 +17,14 @@ from typing import Any
 from adapters.credit.base import CreditRecord
 from gateway.policy.model import Measure, MeasureList
 
-__all__ = ["DEFAULT_REMEDIES", "constraint_notice", "measure_end", "withheld_notice"]
+__all__ = [
+    "CONSTRAINT_SCHEMA",
+    "DEFAULT_REMEDIES",
+    "NOTICE_SCHEMA",
+    "constraint_notice",
+    "measure_end",
+    "withheld_notice",
+]
 
 # Routes every adverse record has, whatever rests on it (DOMAIN.md: repair, objection).
 DEFAULT_REMEDIES = ("repair", "objection")
@@ -123,3 +130,64 @@ def withheld_notice(
         "records": [_record_ref(r) for r in adverse],
         "remedies": _remedies(measures, codes),
     }
+
+
+# JSON Schemas of what this module builds, for the served OpenAPI document.
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_RECORD_REF = {
+    "type": "object",
+    "required": ["record_id", "domain", "decided_on"],
+    "properties": {
+        "record_id": {"type": "string"},
+        "domain": {"type": "string"},
+        "decided_on": {"type": "string", "format": "date"},
+        "publication_until": {"type": ["string", "null"], "format": "date"},
+    },
+}
+_REMEDY = {
+    "type": "object",
+    "required": ["code", "title", "route", "deadline"],
+    "properties": {
+        "code": {"type": "string"},
+        "title": {"type": "string"},
+        "route": {"type": "string"},
+        "deadline": {"type": "string"},
+        "working_days": {"type": "integer"},
+    },
+}
+CONSTRAINT_SCHEMA = {
+    "type": "object",
+    "required": ["measure", "legal_basis"],
+    "properties": {
+        "measure": {"type": "string"},
+        "title": {"type": "string"},
+        "legal_basis": _STRINGS,
+        "list": {"type": "string", "description": "the measures list it is on (措施清单)"},
+        "initiating": {"type": "string"},
+        "implementing": {"type": "string"},
+        "records": {"type": "array", "items": _RECORD_REF},
+        "period": {"type": ["string", "null"], "description": "惩戒期限"},
+        "until": {
+            "type": ["string", "null"],
+            "format": "date",
+            "description": "last day it applies on these records; null: only an end condition",
+        },
+        "ends": {
+            "type": "array",
+            "description": "终止条件",
+            "items": {
+                "type": "object",
+                "properties": {"event": {"type": "string"}, "text": {"type": "string"}},
+            },
+        },
+        "remedies": {"type": "array", "items": _REMEDY},
+    },
+}
+NOTICE_SCHEMA = {
+    "type": "object",
+    "description": "an incentive withheld because of these adverse records, and the routes",
+    "properties": {
+        "records": {"type": "array", "items": _RECORD_REF},
+        "remedies": {"type": "array", "items": _REMEDY},
+    },
+}
