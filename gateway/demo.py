@@ -61,6 +61,8 @@ ENTERPRISE_CONTEXT: dict[str, dict[str, Any]] = {
     "tax": {},
 }
 PERSON_CONTEXT: dict[str, dict[str, Any]] = {
+    # persons at the service hall (信易批 for 行政相对人 who are natural persons)
+    "approval": {"matter_code": "LN-210100-0002", "missing_key_materials": False},
     "library": {},
     "transit": {},
     "rental": {},
@@ -147,9 +149,10 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
         return {"loan": loan, "approval": approval, "rental": rental, "tax": tax}
 
     def people(
-        library: str, transit: str, rental: str, medical: str, parking: str
+        approval: str, library: str, transit: str, rental: str, medical: str, parking: str
     ) -> dict[str, str]:
         return {
+            "approval": approval,
             "library": library,
             "transit": transit,
             "rental": rental,
@@ -276,13 +279,13 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
             "person, credit score 650",
             d(1986, 4, 12),
             [reg(2010), score(650)],
-            people("granted", "granted", "granted", "granted", "granted"),
+            people("granted", "granted", "granted", "granted", "granted", "granted"),
         ),
         p(
             "person, credit score 560",
             d(1992, 9, 3),
             [reg(2012), score(560)],
-            people("standard", "standard", "standard", "standard", "standard"),
+            people("granted", "standard", "standard", "standard", "standard", "standard"),
         ),
         p(
             "person, score 680 but on the dishonest-executed list (失信被执行人)",
@@ -300,13 +303,13 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
                     until=ago(-975),
                 ),
             ],
-            people("standard", "standard", "standard", "standard", "standard"),
+            people("standard", "standard", "standard", "standard", "standard", "standard"),
         ),
         p(
             "person with no records at all",
             d(2001, 6, 30),
             [],
-            people("standard", "standard", "standard", "standard", "standard"),
+            people("granted", "standard", "standard", "standard", "standard", "standard"),
         ),
         p(
             "person, score 640, records in prohibited domains (信访, 养犬) with no effect",
@@ -334,7 +337,7 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
                     title="不文明养犬",
                 ),
             ],
-            people("granted", "granted", "granted", "granted", "granted"),
+            people("granted", "granted", "granted", "granted", "granted", "granted"),
         ),
         *_more_subjects(today, n),
     ]
@@ -398,6 +401,7 @@ def _more_subjects(today: dt.date, n: Iterator[int]) -> list[DemoSubject]:
             "person, score 630, no registration record (clean from the record start)",
             [_record(next(n), "credit_score", "market_credit_score", ago(20), value=630)],
             {
+                "approval": "granted",
                 "library": "granted",
                 "transit": "granted",
                 "rental": "granted",

@@ -172,7 +172,7 @@ class DecisionPipeline:
         t0 = time.perf_counter()
         records = await self._records(query.kind, query.subject_id)
         t1 = time.perf_counter()
-        facts = compiled.plan.build(records, query.context, today)
+        facts = compiled.plan.build(records, query.context, today, query.kind)
         result = compiled.evaluate(facts)
         t2 = time.perf_counter()
         if result.dropped:
@@ -199,11 +199,12 @@ class DecisionPipeline:
         grounds: list[str] = []
         if result.constraints:
             body["constraints"], grounds = self._constraint_notices(
-                policies, compiled, result, records, today
+                policies, compiled, result, records, today, query.kind
             )
         elif result.outcome == "standard" and compiled.grant_reads:
             notice = withheld_notice(
-                policies.measures, compiled.plan.evidence(records, compiled.grant_reads, today)
+                policies.measures,
+                compiled.plan.evidence(records, compiled.grant_reads, today, query.kind),
             )
             if notice is not None:
                 body["notice"] = notice
@@ -307,6 +308,7 @@ class DecisionPipeline:
         result: Evaluation,
         records: Any,
         today: dt.date,
+        kind: SubjectKind,
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """Each measure with its notice, and the ids of every record a measure rests on."""
         measure_of = {r.id: r.measure for r in compiled.rules if r.measure is not None}
@@ -319,7 +321,7 @@ class DecisionPipeline:
                 if measure_of.get(reason.rule) == code
                 for fact in reason.facts
             }
-            evidence = compiled.plan.evidence(records, facts, today)
+            evidence = compiled.plan.evidence(records, facts, today, kind)
             notice = constraint_notice(policies.measures, code, evidence)
             notices.append(notice)
             grounds.update(dict.fromkeys(r["record_id"] for r in notice["records"]))
@@ -348,7 +350,7 @@ class DecisionPipeline:
             compiled = policies.active(token.scene, today)
             justified = False
             if compiled is not None:
-                result = compiled.evaluate(compiled.plan.build(records, token.context, today))
+                result = compiled.evaluate(compiled.plan.build(records, token.context, today, kind))
                 granted = {code for code, _ in result.benefits}
                 justified = result.outcome == "granted" and set(token.benefits) <= granted
             if not justified:

@@ -101,6 +101,13 @@ class FactPlan:
         for step in self._derived:
             if uses_context.intersection(step.inputs):
                 uses_context.add(step.name)
+        # Facts about the other kind of subject, per kind: a policy serving persons
+        # and enterprises must not read a person's facts off an enterprise's records.
+        subject = {n: catalogue.facts[n].subject for n in seen}
+        self._foreign = {
+            kind: frozenset(n for n, s in subject.items() if s not in ("any", kind))
+            for kind in ("person", "enterprise")
+        }
         self._inputs = {s.name: s.inputs for s in self._derived}
         self._by_name = {s.name: s for s in self._base}
         self._record_derived = [s for s in self._derived if s.name not in uses_context]
@@ -143,8 +150,14 @@ class FactPlan:
         records: Sequence[CreditRecord],
         context: Mapping[str, Any],
         as_of: dt.date,
+        kind: str | None = None,
     ) -> dict[str, Any]:
+        """The facts on ``records``; with ``kind``, none about another kind of subject."""
         facts = dict(self._from_records(records, as_of))
+        foreign = self._foreign.get(kind) if kind is not None else None
+        if foreign:
+            for name in foreign:
+                facts.pop(name, None)
         for name, key in self._context:
             value = context.get(key)
             if value is not None:
@@ -177,7 +190,11 @@ class FactPlan:
         return facts
 
     def evidence(
-        self, records: Sequence[CreditRecord], names: Iterable[str], as_of: dt.date
+        self,
+        records: Sequence[CreditRecord],
+        names: Iterable[str],
+        as_of: dt.date,
+        kind: str | None = None,
     ) -> list[CreditRecord]:
         """The counting records that feed the named facts, through derivations too.
 
@@ -194,7 +211,8 @@ class FactPlan:
                 continue
             wanted.add(name)
             todo.extend(inputs.get(name, ()))
-        steps = [base[n] for n in sorted(wanted) if n in base]
+        foreign = self._foreign.get(kind, frozenset()) if kind is not None else frozenset()
+        steps = [base[n] for n in sorted(wanted) if n in base and n not in foreign]
         found: dict[str, CreditRecord] = {}
         for record in records:
             if record.record_id in found or not record_counts(record, as_of):

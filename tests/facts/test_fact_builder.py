@@ -344,3 +344,21 @@ def test_record_facts_follow_the_date_and_a_new_record_set() -> None:
         rec("penalty", adverse=True, decided_on=dt.date(2021, 6, 16), status=RecordStatus.REPAIRED),
     )
     assert plan.build(repaired, {}, AS_OF)[YEARS] == 15
+
+
+def test_a_policy_for_both_kinds_reads_no_facts_of_the_other_kind() -> None:
+    # person.clean_record_years reads every record; an enterprise's records must not
+    # become a person's clean years (and the other way round)
+    plan = FactPlan(CATALOGUE, ["person.clean_record_years", "enterprise.clean_record_years"])
+    records = [rec("registration", decided_on=dt.date(2015, 6, 15))]
+    both = plan.build(records, {}, AS_OF)
+    assert both["person.clean_record_years"] == both["enterprise.clean_record_years"] == 10
+    as_enterprise = plan.build(records, {}, AS_OF, "enterprise")
+    assert "person.clean_record_years" not in as_enterprise
+    assert "person.credit_history" not in as_enterprise
+    assert as_enterprise["enterprise.clean_record_years"] == 10
+    as_person = plan.build(records, {}, AS_OF, "person")
+    assert set(as_person) == {"person.credit_history", "person.clean_record_years"}
+    penalty = rec("penalty", adverse=True)
+    assert plan.evidence([penalty], ["person.clean_record_years"], AS_OF, "enterprise") == []
+    assert plan.evidence([penalty], ["person.clean_record_years"], AS_OF, "person") == [penalty]
