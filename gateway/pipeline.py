@@ -204,7 +204,9 @@ class DecisionPipeline:
         elif result.outcome == "standard" and compiled.grant_reads:
             notice = withheld_notice(
                 policies.measures,
-                compiled.plan.evidence(records, compiled.grant_reads, today, query.kind),
+                compiled.plan.evidence(
+                    records, compiled.grant_reads, today, query.kind, adverse_only=True
+                ),
             )
             if notice is not None:
                 body["notice"] = notice

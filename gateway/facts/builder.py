@@ -195,12 +195,17 @@ class FactPlan:
         names: Iterable[str],
         as_of: dt.date,
         kind: str | None = None,
+        adverse_only: bool = False,
     ) -> list[CreditRecord]:
         """The counting records that feed the named facts, through derivations too.
 
         What a decision rested on: the subject is told these records (to repair
         or object to them) and a later repair of one finds the decision again.
         """
+        if adverse_only:
+            records = [r for r in records if r.adverse]
+            if not records:
+                return []  # most subjects: nothing adverse, nothing to walk
         inputs = self._inputs
         base = self._by_name
         wanted: set[str] = set()
