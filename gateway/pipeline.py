@@ -126,6 +126,10 @@ class DecisionPipeline:
             self._stamps[key] = stamps
         return stamps
 
+    def forget_subject(self, subject_key: str) -> None:
+        """Another replica took a credit event on this subject: drop its cached records."""
+        self._cache.forget_subject_key(subject_key)
+
     async def _records(self, kind: SubjectKind, subject_id: str) -> Any:
         records = self._cache.get(kind, subject_id)
         if records is not None:
@@ -137,7 +141,8 @@ class DecisionPipeline:
             log.warning("credit source failed", extra={"adapter": self._credit_name})
             raise DependencyUnavailable("the credit source is not answering") from exc
         self._metrics.upstream_calls.labels(self._credit_name, "ok").inc()
-        self._cache.put(kind, subject_id, records)
+        # keyed by pseudonym too (an HMAC per miss), for changes heard from other replicas
+        self._cache.put(kind, subject_id, records, self._pseudonyms.internal(kind, subject_id))
         return records
 
     async def decide(

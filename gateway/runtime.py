@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -18,6 +20,7 @@ from aiohttp import web
 from adapters.credit.base import AdapterContext, CreditSource
 from gateway.errors import Forbidden, RateLimited, Unauthenticated
 from gateway.facts.cache import RecordCache
+from gateway.facts.changes import RecordChanges, record_changes_for, watch
 from gateway.metrics import Metrics
 from gateway.pipeline import DecisionPipeline
 from gateway.plugins import load_credit_source_class
@@ -77,9 +80,11 @@ class Gateway:
     oauth: TokenService
     tz: ZoneInfo
     restorations: RestorationStore
+    record_changes: RecordChanges
     status_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
     _today: dt.date = field(default=dt.date.min, repr=False)
     _today_at: int = field(default=-1, repr=False)
+    _watcher: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
     async def open(cls, settings: Settings, *, credit: CreditSource | None = None) -> Gateway:
@@ -130,7 +135,7 @@ class Gateway:
                 "partners": len(partners.by_id),
             },
         )
-        return cls(
+        gateway = cls(
             settings=settings,
             metrics=metrics,
             policies=policies,
@@ -150,9 +155,19 @@ class Gateway:
             ),
             tz=ZoneInfo(settings.timezone),
             restorations=restorations,
+            record_changes=record_changes_for(store),
         )
+        gateway._watcher = asyncio.create_task(
+            watch(gateway.record_changes, pipeline.forget_subject), name="xinyi-record-changes"
+        )
+        return gateway
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
         await self.restorations.close()
         await self.store.close()
         await self.credit.close()

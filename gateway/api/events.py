@@ -100,7 +100,13 @@ async def _apply_event(gw: Gateway, caller: Partner, data: dict[str, Any]) -> we
         ) from None
     except CreditSourceError as exc:
         raise DependencyUnavailable(f"the credit source did not take the event: {exc}") from exc
-    restored = await _restore(gw, body, subject_id, event)
+    subject_key = gw.pseudonyms.internal(body.subject.kind, subject_id)
+    try:
+        # every other replica forgets the subject's cached records within a poll
+        await gw.record_changes.publish(subject_key)
+    except StoreUnavailable as exc:
+        raise DependencyUnavailable("the change feed is not writable") from exc
+    restored = await _restore(gw, body, subject_key, event)
     checked, revoked = await gw.pipeline.recheck_tokens(
         body.subject.kind, subject_id, gw.policies, gw.today()
     )
@@ -118,7 +124,7 @@ async def _apply_event(gw: Gateway, caller: Partner, data: dict[str, Any]) -> we
     )
 
 
-async def _restore(gw: Gateway, body: CreditEventBody, subject_id: str, event: CreditEvent) -> int:
+async def _restore(gw: Gateway, body: CreditEventBody, subject_key: str, event: CreditEvent) -> int:
     """A record no longer a basis: log the constrained decisions that rested on it.
 
     Repaired, delisted, or an objection closed with the record repaired or
@@ -132,7 +138,6 @@ async def _restore(gw: Gateway, body: CreditEventBody, subject_id: str, event: C
         reason = event.value if event.value in RESTORING_EVENTS else None
     if reason is None:
         return 0
-    subject_key = gw.pseudonyms.internal(body.subject.kind, subject_id)
     try:
         moved = await gw.restorations.restore(
             subject_key, body.record.record_id, reason, gw.now().isoformat(timespec="seconds")

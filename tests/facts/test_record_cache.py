@@ -72,3 +72,19 @@ def test_disabled_cache_keeps_nothing(clock: Clock, ttl: float, size: int) -> No
     cache = RecordCache(ttl_seconds=ttl, max_entries=size)
     cache.put("person", "a", [RECORD])
     assert cache.get("person", "a") is None
+
+
+def test_forget_by_subject_key_drops_only_that_subject() -> None:
+    cache = RecordCache(ttl_seconds=60, max_entries=2)
+    cache.put("person", "a", [], "key-a")
+    cache.put("person", "b", [], "key-b")
+    cache.forget_subject_key("key-a")
+    cache.forget_subject_key("key-unknown")
+    assert cache.get("person", "a") is None
+    assert cache.get("person", "b") == []
+    # an evicted entry's pseudonym goes with it
+    cache.put("person", "c", [], "key-c")
+    cache.put("person", "d", [], "key-d")
+    cache.forget_subject_key("key-b")
+    assert cache.get("person", "c") == []
+    assert cache.get("person", "d") == []
