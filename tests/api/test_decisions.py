@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     from conftest import Demo
 
 # The four scenes API.md names, and the four added as data (docs/policies.md).
-FOUR_SCENES = {"loan", "approval", "library", "transit", "rental", "medical", "tax", "parking"}
+SCENES = {"loan", "approval", "library", "transit", "rental", "medical", "tax", "parking"}
 REASON_KEYS = {"rule", "effect", "legal_basis", "facts"}
 
 
@@ -33,7 +33,7 @@ async def test_every_demo_subject_gets_its_expected_outcome_in_every_scene(demo:
             assert set(body["policy"]) == {"id", "version", "hash"}
             assert body["policy"]["hash"].startswith("sha256:")
             seen.add(scene)
-    assert seen == FOUR_SCENES
+    assert seen == SCENES
 
 
 async def test_token_is_present_iff_the_outcome_is_granted(demo: Demo) -> None:
@@ -152,11 +152,11 @@ async def test_feedback_is_accepted_from_the_asker_only(demo: Demo) -> None:
     assert [e["pointer"] for e in (await bad.json())["errors"]] == ["/applied"]
 
 
-async def test_scenes_lists_the_four_scenes(demo: Demo) -> None:
+async def test_scenes_lists_every_scene(demo: Demo) -> None:
     response = await demo.client.get("/v1/scenes", headers=demo.auth("demo-library"))
     assert response.status == 200
     scenes = (await response.json())["scenes"]
-    assert {s["scene"] for s in scenes} == FOUR_SCENES
+    assert {s["scene"] for s in scenes} == SCENES
     assert len(scenes) == 8
     for scene in scenes:
         assert scene["title"]
@@ -170,7 +170,7 @@ async def test_scenes_lists_the_four_scenes(demo: Demo) -> None:
 
 async def test_every_scene_has_a_demo_partner_and_subjects(demo: Demo) -> None:
     # Guards the tests above against a demo data set that silently lost a scene.
-    for scene in FOUR_SCENES:
+    for scene in SCENES:
         assert scene in demo.partner(demo.asker(scene))["scenes"]
         assert any(scene in s["expected"] for s in demo.subjects)
 
