@@ -11,7 +11,7 @@ import datetime as dt
 import os
 import random
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +54,11 @@ PARTNERS = (
     DemoPartner("demo-service-hall", "service_hall", ("approval",), ("administrative_approval",)),
     DemoPartner("demo-library", "library", ("library",), ("deposit_waiver",)),
     DemoPartner("demo-transit", "transit", ("transit",), ("deposit_waiver",)),
+    # 信易+ scenes added as data (policies/rental.yaml, medical.yaml, tax.yaml, parking.yaml)
+    DemoPartner("demo-rental", "service", ("rental",), ("deposit_waiver",)),
+    DemoPartner("demo-hospital", "service", ("medical",), ("pay_after_treatment",)),
+    DemoPartner("demo-tax-hall", "service_hall", ("tax",), ("tax_service",)),
+    DemoPartner("demo-parking", "service", ("parking",), ("pay_after_parking",)),
     DemoPartner("demo-platform", "platform"),
     DemoPartner("demo-auditor", "auditor"),
     DemoPartner("demo-operator", "operator"),
@@ -62,8 +67,20 @@ PARTNERS = (
 ENTERPRISE_CONTEXT: dict[str, dict[str, Any]] = {
     "loan": {"loan_amount": 1_000_000},
     "approval": {"matter_code": "LN-210100-0001", "missing_key_materials": False},
+    "rental": {},
+    "tax": {},
 }
-PERSON_CONTEXT: dict[str, dict[str, Any]] = {"library": {}, "transit": {}}
+PERSON_CONTEXT: dict[str, dict[str, Any]] = {
+    # persons at the service hall (信易批 for 行政相对人 who are natural persons)
+    "approval": {"matter_code": "LN-210100-0002", "missing_key_materials": False},
+    "library": {},
+    "transit": {},
+    "rental": {},
+    "medical": {},
+    "parking": {},
+}
+# Scenes whose policy needs an enterprise's 授权 (consent_required_for).
+ENTERPRISE_CONSENT_SCENES = ("loan", "rental")
 
 
 @dataclass
@@ -138,11 +155,20 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
     def score(points: int) -> CreditRecord:
         return _record(next(n), "credit_score", "market_credit_score", ago(20), value=points)
 
-    def both(loan: str, approval: str) -> dict[str, str]:
-        return {"loan": loan, "approval": approval}
+    def both(loan: str, approval: str, rental: str, tax: str) -> dict[str, str]:
+        return {"loan": loan, "approval": approval, "rental": rental, "tax": tax}
 
-    def people(library: str, transit: str) -> dict[str, str]:
-        return {"library": library, "transit": transit}
+    def people(
+        approval: str, library: str, transit: str, rental: str, medical: str, parking: str
+    ) -> dict[str, str]:
+        return {
+            "approval": approval,
+            "library": library,
+            "transit": transit,
+            "rental": rental,
+            "medical": medical,
+            "parking": parking,
+        }
 
     def e(label: str, records: list[CreditRecord], expected: dict[str, str]) -> DemoSubject:
         return DemoSubject("enterprise", synthetic_uscc(rng), label, records, expected)
@@ -160,9 +186,13 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
                 tax("B"),
                 _record(next(n), "red_listed", "red_list", ago(150), until=ago(-580)),
             ],
-            both("granted", "granted"),
+            both("granted", "granted", "granted", "granted"),
         ),
-        e("tax grade A, clean for 3+ years", [reg(2015), tax("A")], both("granted", "granted")),
+        e(
+            "tax grade A, clean for 3+ years",
+            [reg(2015), tax("A")],
+            both("granted", "granted", "granted", "granted"),
+        ),
         e(
             "only adverse record repaired (信用修复)",
             [
@@ -179,7 +209,7 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
                     status=RecordStatus.REPAIRED,
                 ),
             ],
-            both("granted", "granted"),
+            both("granted", "granted", "granted", "granted"),
         ),
         e(
             "adverse record past its publication period",
@@ -196,7 +226,7 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
                     until=ago(135),
                 ),
             ],
-            both("granted", "granted"),
+            both("granted", "granted", "granted", "granted"),
         ),
         e(
             "serious-dishonesty listing under objection (异议中)",
@@ -214,7 +244,7 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
                     status=RecordStatus.UNDER_OBJECTION,
                 ),
             ],
-            both("granted", "granted"),
+            both("granted", "granted", "granted", "granted"),
         ),
         e(
             "on the serious-dishonesty list by an effective document",
@@ -231,7 +261,7 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
                     until=ago(-835),
                 ),
             ],
-            both("constrained", "standard"),
+            both("constrained", "standard", "standard", "standard"),
         ),
         e(
             "listed without an effective document (no basis to constrain)",
@@ -248,20 +278,24 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
                     until=ago(-275),
                 ),
             ],
-            both("standard", "standard"),
+            both("standard", "standard", "standard", "granted"),
         ),
-        e("enterprise the credit source does not know", [], both("standard", "standard")),
+        e(
+            "enterprise the credit source does not know",
+            [],
+            both("standard", "standard", "standard", "standard"),
+        ),
         p(
             "person, credit score 650",
             d(1986, 4, 12),
             [reg(2010), score(650)],
-            people("granted", "granted"),
+            people("granted", "granted", "granted", "granted", "granted", "granted"),
         ),
         p(
             "person, credit score 560",
             d(1992, 9, 3),
             [reg(2012), score(560)],
-            people("standard", "standard"),
+            people("granted", "standard", "standard", "standard", "standard", "standard"),
         ),
         p(
             "person, score 680 but on the dishonest-executed list (失信被执行人)",
@@ -279,9 +313,14 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
                     until=ago(-975),
                 ),
             ],
-            people("standard", "standard"),
+            people("standard", "standard", "standard", "standard", "standard", "standard"),
         ),
-        p("person with no records at all", d(2001, 6, 30), [], people("standard", "standard")),
+        p(
+            "person with no records at all",
+            d(2001, 6, 30),
+            [],
+            people("granted", "standard", "standard", "standard", "standard", "standard"),
+        ),
         p(
             "person, score 640, records in prohibited domains (信访, 养犬) with no effect",
             d(1975, 11, 8),
@@ -308,7 +347,77 @@ def _subjects(today: dt.date) -> list[DemoSubject]:
                     title="不文明养犬",
                 ),
             ],
-            people("granted", "granted"),
+            people("granted", "granted", "granted", "granted", "granted", "granted"),
+        ),
+        *_more_subjects(today, n),
+    ]
+
+
+def _more_subjects(today: dt.date, n: Iterator[int]) -> list[DemoSubject]:
+    """Subjects for the scenes added as data, from their own random stream so the
+    earlier subjects keep their ids."""
+    rng = random.Random(SEED + 1)  # noqa: S311 - synthetic data, reproducible on purpose
+
+    def ago(days: int) -> dt.date:
+        return today - dt.timedelta(days=days)
+
+    def sole_trader_uscc() -> str:
+        # 个体工商户: registered by 工商 (9), entity type 2
+        while not (uscc := synthetic_uscc(rng)).startswith("92"):
+            pass
+        return uscc
+
+    def reg(year: int) -> CreditRecord:
+        return _record(next(n), "registration", "market_registration", dt.date(year, 3, 1))
+
+    def tax(grade: str) -> CreditRecord:
+        return _record(next(n), "tax_credit_grade", "taxation", ago(200), value=grade)
+
+    return [
+        DemoSubject(
+            "enterprise",
+            sole_trader_uscc(),
+            "个体工商户, tax grade A, registered 2019",
+            [reg(2019), tax("A")],
+            {"loan": "granted", "approval": "granted", "rental": "granted", "tax": "granted"},
+        ),
+        DemoSubject(
+            "enterprise",
+            synthetic_uscc(rng),
+            "on the major tax violation list (重大税收违法失信主体)",
+            [
+                reg(2011),
+                tax("D"),
+                _record(
+                    next(n),
+                    "major_tax_violation_listed",
+                    "major_tax_violation",
+                    ago(100),
+                    adverse=True,
+                    document=True,
+                    until=ago(-995),
+                ),
+            ],
+            {
+                "loan": "standard",
+                "approval": "standard",
+                "rental": "standard",
+                "tax": "constrained",
+            },
+        ),
+        DemoSubject(
+            "person",
+            synthetic_ric(rng, dt.date(1990, 2, 14)),
+            "person, score 630, no registration record (clean from the record start)",
+            [_record(next(n), "credit_score", "market_credit_score", ago(20), value=630)],
+            {
+                "approval": "granted",
+                "library": "granted",
+                "transit": "granted",
+                "rental": "granted",
+                "medical": "granted",
+                "parking": "granted",
+            },
         ),
     ]
 
@@ -386,7 +495,7 @@ async def seed_consents(setup: DemoSetup, create: Any, now: dt.datetime) -> None
     enterprise its 授权 for the bank; ``create`` is ``ConsentService.create``."""
     expires = now + dt.timedelta(days=180)
     for subject in setup.subjects:
-        scenes = PERSON_CONTEXT if subject.kind == "person" else {"loan": {}}
+        scenes = PERSON_CONTEXT if subject.kind == "person" else ENTERPRISE_CONSENT_SCENES
         for partner in PARTNERS:
             if not set(partner.scenes) & set(scenes):
                 continue

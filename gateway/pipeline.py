@@ -21,7 +21,10 @@ from gateway.errors import DependencyUnavailable
 from gateway.facts.cache import RecordCache
 from gateway.ids import ordered_id
 from gateway.metrics import Metrics
+from gateway.policy.evaluator import Evaluation
 from gateway.policy.loader import CompiledPolicy, PolicySet
+from gateway.policy.notice import constraint_notice, withheld_notice
+from gateway.restorations.store import ConstraintLink, RestorationStore
 from gateway.settings import Partner
 from gateway.store.base import (
     AuditEntry,
@@ -77,6 +80,7 @@ class DecisionPipeline:
         pseudonyms: Pseudonyms,
         consents: ConsentService,
         metrics: Metrics,
+        restorations: RestorationStore | None = None,
     ) -> None:
         self._issuer = issuer
         self._credit = credit
@@ -87,6 +91,7 @@ class DecisionPipeline:
         self._pseudonyms = pseudonyms
         self._consents = consents
         self._metrics = metrics
+        self._restorations = restorations
         stage = metrics.stage_seconds
         self._t_fetch = stage.labels("fetch")
         self._t_evaluate = stage.labels("evaluate")
@@ -172,7 +177,7 @@ class DecisionPipeline:
         t0 = time.perf_counter()
         records = await self._records(query.kind, query.subject_id, subject_key)
         t1 = time.perf_counter()
-        facts = compiled.plan.build(records, query.context, today)
+        facts = compiled.plan.build(records, query.context, today, query.kind)
         result = compiled.evaluate(facts)
         t2 = time.perf_counter()
         if result.dropped:
@@ -189,20 +194,42 @@ class DecisionPipeline:
             "scene": policy.scene,
             "outcome": result.outcome,
             "benefits": [{"code": code, "params": params} for code, params in result.benefits],
-            "constraints": [
-                {
-                    "measure": code,
-                    "title": policies.measures.measures[code].title,
-                    "legal_basis": policies.measures.measures[code].legal_basis,
-                }
-                for code in result.constraints
-            ],
+            "constraints": [],
             "reasons": [reason.as_json() for reason in result.reasons],
             "policy": compiled.ref,
             "policy_set": policies.hash,
             "issued_at": times.issued_at,
             "expires_at": times.expires_at,
         }
+        grounds: list[str] = []
+        if result.constraints:
+            body["constraints"], grounds = self._constraint_notices(
+                policies, compiled, result, records, today, query.kind
+            )
+        elif result.outcome == "standard" and compiled.grant_reads:
+            notice = withheld_notice(
+                policies.measures,
+                compiled.plan.evidence(
+                    records, compiled.grant_reads, today, query.kind, adverse_only=True
+                ),
+            )
+            if notice is not None:
+                body["notice"] = notice
+        if grounds and self._restorations is not None:
+            # Linked before the decision is stored: a restoration may then name a
+            # decision that was never given, never miss one that was.
+            link = ConstraintLink(
+                decision_id,
+                partner.id,
+                policy.scene,
+                tuple(result.constraints),
+                times.issued_at,
+            )
+            subject_key = subject_key or self._pseudonyms.internal(query.kind, query.subject_id)
+            try:
+                await self._restorations.link(subject_key, grounds, link)
+            except StoreUnavailable as exc:
+                raise DependencyUnavailable("the restorations store is not writable") from exc
         pseudonym = self._pseudonyms.of(partner.pseudonym_sector, query.kind, query.subject_id)
         jti: str | None = None
         status: StatusRef | None = None
@@ -288,6 +315,32 @@ class DecisionPipeline:
         else:
             self._cache.forget(subject_key)
 
+    @staticmethod
+    def _constraint_notices(
+        policies: PolicySet,
+        compiled: CompiledPolicy,
+        result: Evaluation,
+        records: Any,
+        today: dt.date,
+        kind: SubjectKind,
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """Each measure with its notice, and the ids of every record a measure rests on."""
+        measure_of = {r.id: r.measure for r in compiled.rules if r.measure is not None}
+        notices = []
+        grounds: dict[str, None] = {}
+        for code in result.constraints:
+            facts = {
+                fact
+                for reason in result.reasons
+                if measure_of.get(reason.rule) == code
+                for fact in reason.facts
+            }
+            evidence = compiled.plan.evidence(records, facts, today, kind)
+            notice = constraint_notice(policies.measures, code, evidence)
+            notices.append(notice)
+            grounds.update(dict.fromkeys(r["record_id"] for r in notice["records"]))
+        return notices, list(grounds)
+
     async def recheck_tokens(
         self, kind: SubjectKind, subject_id: str, policies: PolicySet, today: dt.date
     ) -> tuple[int, int]:
@@ -310,7 +363,7 @@ class DecisionPipeline:
             compiled = policies.active(token.scene, today)
             justified = False
             if compiled is not None:
-                result = compiled.evaluate(compiled.plan.build(records, token.context, today))
+                result = compiled.evaluate(compiled.plan.build(records, token.context, today, kind))
                 granted = {code for code, _ in result.benefits}
                 justified = result.outcome == "granted" and set(token.benefits) <= granted
             if not justified:

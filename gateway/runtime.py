@@ -24,6 +24,8 @@ from gateway.plugins import load_credit_source_class
 from gateway.policy.bundle import BundleError
 from gateway.policy.loader import PolicyLoadError, PolicySet
 from gateway.policy.source import load_configured_policies
+from gateway.restorations.backends import restorations_for
+from gateway.restorations.store import RestorationStore
 from gateway.settings import ConfigError, Partner, Settings, load_partners
 from gateway.store.base import Store
 from gateway.store.changes import Topic
@@ -76,6 +78,7 @@ class Gateway:
     pipeline: DecisionPipeline
     oauth: TokenService
     tz: ZoneInfo
+    restorations: RestorationStore
     status_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
     sync: ReplicaSync = field(init=False, repr=False)
     _today: dt.date = field(default=dt.date.min, repr=False)
@@ -114,6 +117,8 @@ class Gateway:
             credit_name = type(credit).__name__
         store = open_store(settings.store_url)
         await store.open()
+        restorations = restorations_for(store)
+        await restorations.open()
         signer = Signer(keys)
         consents = ConsentService(store, pseudonyms, settings.consent_max_days)
         pipeline = DecisionPipeline(
@@ -126,6 +131,7 @@ class Gateway:
             pseudonyms=pseudonyms,
             consents=consents,
             metrics=metrics,
+            restorations=restorations,
         )
         log.info(
             "gateway ready",
@@ -154,6 +160,7 @@ class Gateway:
                 store=store,
             ),
             tz=ZoneInfo(settings.timezone),
+            restorations=restorations,
         )
         gateway.sync = ReplicaSync(gateway)
         return gateway
@@ -164,6 +171,7 @@ class Gateway:
 
     async def close(self) -> None:
         await self.sync.stop()
+        await self.restorations.close()
         await self.store.close()
         await self.credit.close()
 

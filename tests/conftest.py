@@ -33,6 +33,10 @@ SCENE_PARTNER = {
     "approval": "demo-service-hall",
     "library": "demo-library",
     "transit": "demo-transit",
+    "rental": "demo-rental",
+    "medical": "demo-hospital",
+    "tax": "demo-tax-hall",
+    "parking": "demo-parking",
 }
 
 

@@ -153,15 +153,20 @@ def redis_cluster(directory: Path, masters: int = 3) -> Iterator[list[RedisServe
             capture_output=True,
             timeout=30,
         )
+        # Every node must say so: a node still CLUSTERDOWN fails the first command
+        # that hashes to one of its slots.
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            out = subprocess.run(
-                ["redis-cli", "-p", str(servers[0].port), "cluster", "info"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-            ).stdout
-            if "cluster_state:ok" in out:
+            states = [
+                subprocess.run(
+                    ["redis-cli", "-p", str(s.port), "cluster", "info"],
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                ).stdout
+                for s in servers
+            ]
+            if all("cluster_state:ok" in out for out in states):
                 break
             time.sleep(0.1)
         else:

@@ -37,7 +37,7 @@ def edit(path: Path, **changes: object) -> None:
 def test_lint_accepts_the_shipped_policies(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "lint"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("ok: 4 policies accepted (sha256:")
+    assert out.startswith("ok: 8 policies accepted (sha256:")
 
 
 def test_lint_with_dir_and_file(pdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,8 +21,10 @@ from gateway.api.keys import GATEWAY
 from gateway.api.schemas import CreditEventBody, EventRecord, field_errors
 from gateway.errors import DependencyUnavailable, FieldError, InvalidRequest
 from gateway.identifiers import InvalidIdentifier, validate_subject_id
+from gateway.restorations.store import RESTORING_EVENTS
 from gateway.runtime import Gateway
 from gateway.settings import Partner
+from gateway.store.base import StoreUnavailable
 from gateway.store.changes import Topic
 
 __all__ = ["routes"]
@@ -99,16 +101,49 @@ async def _apply_event(gw: Gateway, caller: Partner, data: dict[str, Any]) -> we
         ) from None
     except CreditSourceError as exc:
         raise DependencyUnavailable(f"the credit source did not take the event: {exc}") from exc
+    subject_key = gw.pseudonyms.internal(body.subject.kind, subject_id)
+    restored = await _restore(gw, body, subject_key, event)
     checked, revoked = await gw.pipeline.recheck_tokens(
         body.subject.kind, subject_id, gw.policies, gw.today()
     )
     # Every replica drops its cached records of the subject (and its signed
     # status lists when a token was revoked), not only this one.
-    await gw.announce(Topic.RECORDS, gw.pseudonyms.internal(body.subject.kind, subject_id))
+    await gw.announce(Topic.RECORDS, subject_key)
     if revoked:
         gw.status_cache.clear()  # publish the new bits now, not after the re-sign interval
         await gw.announce(Topic.STATUS)
     log.info("credit event applied", extra={"event": event.value, "revoked": revoked})
     return json_response(
-        {"event": event.value, "tokens_checked": checked, "tokens_revoked": revoked}, status=202
+        {
+            "event": event.value,
+            "tokens_checked": checked,
+            "tokens_revoked": revoked,
+            "decisions_restored": restored,
+        },
+        status=202,
     )
+
+
+async def _restore(gw: Gateway, body: CreditEventBody, subject_key: str, event: CreditEvent) -> int:
+    """A record no longer a basis: log the constrained decisions that rested on it.
+
+    Repaired, delisted, or an objection closed with the record repaired or
+    expired (upheld: the record was wrong). The constraint itself ends because
+    the record stops counting; this tells the credit office whom to restore.
+    """
+    if event is CreditEvent.OBJECTION_CLOSED:
+        upheld = body.record.status in ("repaired", "expired")
+        reason = "objection_upheld" if upheld else None
+    else:
+        reason = event.value if event.value in RESTORING_EVENTS else None
+    if reason is None:
+        return 0
+    try:
+        moved = await gw.restorations.restore(
+            subject_key, body.record.record_id, reason, gw.now().isoformat(timespec="seconds")
+        )
+    except StoreUnavailable as exc:
+        raise DependencyUnavailable("the restorations store is not writable") from exc
+    if moved:
+        log.info("constraints restored", extra={"event": reason, "decisions": len(moved)})
+    return len(moved)

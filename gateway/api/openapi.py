@@ -20,6 +20,7 @@ from gateway.api.spec import (
     model_ref,
     problem,
 )
+from gateway.policy.notice import CONSTRAINT_SCHEMA, NOTICE_SCHEMA
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway
@@ -99,18 +100,8 @@ _DECISION = {
                 "properties": {"code": {"type": "string"}, "params": {"type": "object"}},
             },
         },
-        "constraints": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["measure", "legal_basis"],
-                "properties": {
-                    "measure": {"type": "string"},
-                    "title": {"type": "string"},
-                    "legal_basis": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-        },
+        "constraints": {"type": "array", "items": CONSTRAINT_SCHEMA},
+        "notice": NOTICE_SCHEMA,
         "reasons": {
             "type": "array",
             "items": {

@@ -72,6 +72,7 @@ class _DerivedStep:
     name: str
     derive: str
     inputs: tuple[str, ...]
+    start: dt.date | None = None
 
 
 # Record-derived fact sets kept per plan; a few thousand subjects' worth.
@@ -100,6 +101,15 @@ class FactPlan:
         for step in self._derived:
             if uses_context.intersection(step.inputs):
                 uses_context.add(step.name)
+        # Facts about the other kind of subject, per kind: a policy serving persons
+        # and enterprises must not read a person's facts off an enterprise's records.
+        subject = {n: catalogue.facts[n].subject for n in seen}
+        self._foreign = {
+            kind: frozenset(n for n, s in subject.items() if s not in ("any", kind))
+            for kind in ("person", "enterprise")
+        }
+        self._inputs = {s.name: s.inputs for s in self._derived}
+        self._by_name = {s.name: s for s in self._base}
         self._record_derived = [s for s in self._derived if s.name not in uses_context]
         self._context_derived = [s for s in self._derived if s.name in uses_context]
         # id(records) -> (records, as_of, facts); the entry holds the records, so
@@ -114,7 +124,9 @@ class FactPlan:
         if fact.derived_from is not None and fact.derive is not None:
             for source in fact.derived_from:
                 self._visit(catalogue, source, seen)
-            self._derived.append(_DerivedStep(name, fact.derive, tuple(fact.derived_from)))
+            self._derived.append(
+                _DerivedStep(name, fact.derive, tuple(fact.derived_from), fact.record_start)
+            )
         elif fact.class_ is FactClass.CONTEXT:
             self._context.append((name, name.split(".", 1)[-1]))
         else:
@@ -138,8 +150,14 @@ class FactPlan:
         records: Sequence[CreditRecord],
         context: Mapping[str, Any],
         as_of: dt.date,
+        kind: str | None = None,
     ) -> dict[str, Any]:
+        """The facts on ``records``; with ``kind``, none about another kind of subject."""
         facts = dict(self._from_records(records, as_of))
+        foreign = self._foreign.get(kind) if kind is not None else None
+        if foreign:
+            for name in foreign:
+                facts.pop(name, None)
         for name, key in self._context:
             value = context.get(key)
             if value is not None:
@@ -171,11 +189,54 @@ class FactPlan:
         self._memo[id(records)] = (records, as_of, facts)
         return facts
 
+    def evidence(
+        self,
+        records: Sequence[CreditRecord],
+        names: Iterable[str],
+        as_of: dt.date,
+        kind: str | None = None,
+        adverse_only: bool = False,
+    ) -> list[CreditRecord]:
+        """The counting records that feed the named facts, through derivations too.
+
+        What a decision rested on: the subject is told these records (to repair
+        or object to them) and a later repair of one finds the decision again.
+        """
+        if adverse_only:
+            records = [r for r in records if r.adverse]
+            if not records:
+                return []  # most subjects: nothing adverse, nothing to walk
+        inputs = self._inputs
+        base = self._by_name
+        wanted: set[str] = set()
+        todo = list(names)
+        while todo:
+            name = todo.pop()
+            if name in wanted:
+                continue
+            wanted.add(name)
+            todo.extend(inputs.get(name, ()))
+        foreign = self._foreign.get(kind, frozenset()) if kind is not None else frozenset()
+        steps = [base[n] for n in sorted(wanted) if n in base and n not in foreign]
+        found: dict[str, CreditRecord] = {}
+        for record in records:
+            if record.record_id in found or not record_counts(record, as_of):
+                continue
+            for step in steps:
+                if (
+                    (step.types is None or record.type in step.types)
+                    and (step.adverse is None or record.adverse == step.adverse)
+                    and (record.effective_document or not step.documents_only)
+                ):
+                    found[record.record_id] = record
+                    break
+        return list(found.values())
+
     @staticmethod
     def _derive(steps: list[_DerivedStep], facts: dict[str, Any], as_of: dt.date) -> None:
         for derived in steps:
             inputs = [facts.get(source) for source in derived.inputs]
-            value = DERIVATIONS[derived.derive].compute(inputs, as_of)
+            value = DERIVATIONS[derived.derive].compute(inputs, as_of, derived.start)
             if value is not None:
                 facts[derived.name] = value
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from gateway.facts.derivations import DERIVATIONS
+from gateway.policy.measure_checks import document_mismatch
 from gateway.policy.model import (
     AllOf,
     AnyOf,
@@ -28,6 +28,7 @@ from gateway.policy.model import (
     Not,
     Policy,
 )
+from gateway.policy.problem import Problem
 from gateway.policy.prohibited import is_prohibited
 from gateway.policy.reachability import ungrounded_alternative, unsatisfiable_reason
 
@@ -36,24 +37,12 @@ __all__ = [
     "Taint",
     "check_benefits",
     "check_catalogue",
-    "check_measures",
     "check_policy",
     "comparisons",
     "value_fits",
 ]
 
 CONSTRAINT_OK = frozenset({FactClass.EFFECTIVE_DOCUMENT.value, FactClass.CONTEXT.value})
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Problem:
-    file: str
-    rule: str
-    code: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.rule}: {self.code}: {self.message}"
 
 
 class Taint:
@@ -124,8 +113,21 @@ def comparisons(cond: Condition) -> Iterator[Comparison]:
 
 
 def check_catalogue(catalogue: FactCatalogue, file: str = "catalogue.yaml") -> list[Problem]:
-    problems: list[Problem] = []
+    problems: list[Problem] = [
+        Problem(file, name, "missing_legal_basis", "a listed behaviour needs its basis (依据)")
+        for name, behaviour in catalogue.behaviours.items()
+        if not [b for b in behaviour.legal_basis if b.strip()]
+    ]
     for name, fact in catalogue.facts.items():
+        if fact.behaviour is not None and fact.behaviour not in catalogue.behaviours:
+            problems.append(
+                Problem(
+                    file,
+                    name,
+                    "unknown_behaviour",
+                    f"behaviour {fact.behaviour!r} is not in the behaviour list (行为清单)",
+                )
+            )
         if is_prohibited(fact.domain, fact.source, fact.title):
             problems.append(
                 Problem(
@@ -191,14 +193,6 @@ def check_catalogue(catalogue: FactCatalogue, file: str = "catalogue.yaml") -> l
                     )
                 )
     return problems
-
-
-def check_measures(measures: MeasureList, file: str = "measures.yaml") -> list[Problem]:
-    return [
-        Problem(file, name, "missing_legal_basis", "a measure needs its legal basis (依据)")
-        for name, measure in measures.measures.items()
-        if not [b for b in measure.legal_basis if b.strip()]
-    ]
 
 
 def check_benefits(benefits: BenefitCatalogue, file: str = "benefits.yaml") -> list[Problem]:
@@ -420,6 +414,12 @@ def check_policy(
                         f"(when {shown}): each way it fires must need a document's record",
                     )
                 )
+            else:
+                measure = measures.measures.get(rule.constrain.measure)
+                if measure is not None and measure.documents:
+                    problems.extend(
+                        document_mismatch(file, rule, measure.documents, documents, catalogue)
+                    )
     return problems
 
 

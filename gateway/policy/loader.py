@@ -33,7 +33,6 @@ from gateway.policy.checks import (
     Taint,
     check_benefits,
     check_catalogue,
-    check_measures,
     check_policy,
     comparisons,
     value_fits,
@@ -45,6 +44,7 @@ from gateway.policy.evaluator import (
     compile_condition,
     evaluate_rules,
 )
+from gateway.policy.measure_checks import check_measures
 from gateway.policy.model import (
     BenefitCatalogue,
     Fact,
@@ -191,6 +191,8 @@ class CompiledPolicy:
     context_model: type[BaseModel]
     benefits: BenefitCatalogue
     reads: frozenset[str]
+    # What the grant rules read: a withheld incentive names the adverse records behind them.
+    grant_reads: frozenset[str] = frozenset()
 
     @property
     def ref(self) -> dict[str, str]:
@@ -270,6 +272,7 @@ def _compile(
         context_model=model,
         benefits=benefits,
         reads=frozenset(reads),
+        grant_reads=frozenset(f for r in rules if r.benefit is not None for f in r.reason.facts),
     )
 
 
@@ -345,7 +348,11 @@ def load_policy_dir(directory: Path, files: list[Path] | None = None) -> PolicyS
     catalogue: FactCatalogue = models["catalogue.yaml"]
     benefits: BenefitCatalogue = models["benefits.yaml"]
     measures: MeasureList = models["measures.yaml"]
-    problems += check_catalogue(catalogue) + check_measures(measures) + check_benefits(benefits)
+    problems += (
+        check_catalogue(catalogue)
+        + check_measures(measures, catalogue=catalogue)
+        + check_benefits(benefits)
+    )
     taint = Taint(catalogue)
 
     paths = (

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 __all__ = [
     "AllOf",
     "AnyOf",
+    "Behaviour",
     "Benefit",
     "BenefitCatalogue",
     "BenefitParam",
@@ -28,10 +29,12 @@ __all__ = [
     "FactType",
     "Grant",
     "Measure",
+    "MeasureEnd",
     "MeasureList",
     "Not",
     "Policy",
     "PolicyTest",
+    "Remedy",
     "Rule",
     "Select",
     "SubjectKind",
@@ -87,6 +90,12 @@ class Fact(_Strict):
     derived_from: list[str] | None = None
     derive: str | None = None
     select: Select | None = None
+    # Additions to POLICY.md's keys. ``behaviour``: the behaviour-list entry
+    # (行为清单) this fact evidences. ``record_start``: for a clean-record
+    # derivation, the documented date from which absence of adverse records
+    # counts when the subject has no registration record (docs/policies.md).
+    behaviour: str | None = None
+    record_start: dt.date | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> Fact:
@@ -103,8 +112,20 @@ class Fact(_Strict):
         return self.derived_from is not None
 
 
+class Behaviour(_Strict):
+    """One entry of the behaviour list (行为清单): what a fact may evidence."""
+
+    title: str
+    kind: Literal["trustworthy", "dishonest", "seriously_dishonest"]
+    matter: str  # 事项
+    list_: str = Field(alias="list")
+    legal_basis: list[str] = Field(default_factory=list)
+
+
 class FactCatalogue(_Strict):
     facts: dict[str, Fact]
+    # An addition to POLICY.md: the behaviour list the facts point to.
+    behaviours: dict[str, Behaviour] = Field(default_factory=dict)
 
 
 class BenefitParam(_Strict):
@@ -125,16 +146,49 @@ class BenefitCatalogue(_Strict):
     benefits: dict[str, Benefit]
 
 
+EndEvent = Literal[
+    "period_end", "repaired", "delisted", "objection_upheld", "performed", "restructured"
+]
+
+
+class MeasureEnd(_Strict):
+    """One way a measure ends (终止条件), in the words the subject is told."""
+
+    event: EndEvent  # not ``on``: YAML 1.1 reads a bare ``on`` key as true
+    text: str
+
+
+class Remedy(_Strict):
+    """A route by which a subject puts things right or objects (修复, 异议)."""
+
+    title: str
+    route: str
+    deadline: str
+    working_days: int | None = Field(default=None, ge=1)
+
+
 class Measure(_Strict):
     title: str
     list_: str = Field(alias="list")
     legal_basis: list[str] = Field(default_factory=list)
     initiating: str
     implementing: str
+    # Additions to POLICY.md's keys, all optional: the domains of the effective
+    # documents the measure rests on (a constrain rule must read one), its
+    # period (惩戒期限) and end conditions (终止条件), and the remedies a
+    # subject is told of.
+    number: str | None = None
+    documents: list[str] | None = None
+    period: str | None = None
+    max_years: int | None = Field(default=None, ge=1, le=10)
+    ends: list[MeasureEnd] = Field(default_factory=list)
+    remedies: list[str] = Field(default_factory=list)
 
 
 class MeasureList(_Strict):
     measures: dict[str, Measure]
+    # An addition to POLICY.md: repair and objection routes measures refer to.
+    remedies: dict[str, Remedy] = Field(default_factory=dict)
 
 
 Op = Literal["==", "!=", "<", "<=", ">", ">=", "in", "not_in"]

@@ -29,7 +29,8 @@ from adapters.credit.sqlite import SQLiteCreditSource
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-FOUR_SCENES = {"loan", "approval", "library", "transit"}
+# The four scenes API.md names, and the four added as data (docs/policies.md).
+SCENES = {"loan", "approval", "library", "transit", "rental", "medical", "tax", "parking"}
 TRACED_REQUEST_ID = "e2e-trace-0001"
 
 
@@ -228,7 +229,7 @@ def test_every_demo_subject_gets_its_expected_outcome_over_http(served: Run) -> 
         assert body["outcome"] == subject["expected"][scene], (subject["label"], scene)
         assert ("token" in body) == (body["outcome"] == "granted")
         scenes.add(scene)
-    assert scenes == FOUR_SCENES
+    assert scenes == SCENES
 
 
 def test_refusals_over_http(served: Run) -> None:

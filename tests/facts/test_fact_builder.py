@@ -263,9 +263,27 @@ def test_clean_years_fall_back_to_registration_when_every_adverse_record_is_gone
     assert years(records) == 4
 
 
-def test_clean_years_unknown_without_history() -> None:
+def test_clean_years_count_from_the_record_start_without_history() -> None:
+    # No record held is no adverse record: the catalogue's record_start (2014-06-14)
+    # is where absence starts to count, so doubt favours the subject.
+    assert years([], "person.clean_record_years") == 11
+    assert years([rec("award", decided_on=dt.date(2020, 1, 1))], "person.clean_record_years") == 11
+    # an enterprise counts from its registration, which the platform holds for every one
     assert years([]) is None
     assert years([rec("award", decided_on=dt.date(2020, 1, 1))]) is None
+
+
+def test_clean_years_unknown_without_history_or_record_start() -> None:
+    derivation = DERIVATIONS["clean_record_years"]
+    assert derivation.compute([[]], AS_OF) is None
+    assert derivation.compute([[]], AS_OF, dt.date(2014, 6, 14)) == 11
+    # a record start after the evaluation date is no start at all
+    assert derivation.compute([[]], AS_OF, dt.date(2030, 1, 1)) is None
+
+
+def test_a_registration_after_the_record_start_bounds_clean_years() -> None:
+    registered = [rec("registration", decided_on=dt.date(2023, 1, 1))]
+    assert years(registered, "person.clean_record_years") == 2
 
 
 def test_person_clean_years_read_the_person_history() -> None:
@@ -326,3 +344,21 @@ def test_record_facts_follow_the_date_and_a_new_record_set() -> None:
         rec("penalty", adverse=True, decided_on=dt.date(2021, 6, 16), status=RecordStatus.REPAIRED),
     )
     assert plan.build(repaired, {}, AS_OF)[YEARS] == 15
+
+
+def test_a_policy_for_both_kinds_reads_no_facts_of_the_other_kind() -> None:
+    # person.clean_record_years reads every record; an enterprise's records must not
+    # become a person's clean years (and the other way round)
+    plan = FactPlan(CATALOGUE, ["person.clean_record_years", "enterprise.clean_record_years"])
+    records = [rec("registration", decided_on=dt.date(2015, 6, 15))]
+    both = plan.build(records, {}, AS_OF)
+    assert both["person.clean_record_years"] == both["enterprise.clean_record_years"] == 10
+    as_enterprise = plan.build(records, {}, AS_OF, "enterprise")
+    assert "person.clean_record_years" not in as_enterprise
+    assert "person.credit_history" not in as_enterprise
+    assert as_enterprise["enterprise.clean_record_years"] == 10
+    as_person = plan.build(records, {}, AS_OF, "person")
+    assert set(as_person) == {"person.credit_history", "person.clean_record_years"}
+    penalty = rec("penalty", adverse=True)
+    assert plan.evidence([penalty], ["person.clean_record_years"], AS_OF, "enterprise") == []
+    assert plan.evidence([penalty], ["person.clean_record_years"], AS_OF, "person") == [penalty]

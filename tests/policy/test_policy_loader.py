@@ -99,7 +99,16 @@ def only(problems: list[Problem], code: str) -> Problem:
 
 def test_shipped_policies_load() -> None:
     policies = load_policy_dir(SHIPPED)
-    assert set(policies.by_scene) == {"library", "loan", "transit", "approval"}
+    assert set(policies.by_scene) == {
+        "library",
+        "loan",
+        "transit",
+        "approval",
+        "rental",
+        "medical",
+        "tax",
+        "parking",
+    }
     assert policies.hash.startswith("sha256:")
     day = dt.date(2025, 6, 1)
     library = policies.active("library", day)

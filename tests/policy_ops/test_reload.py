@@ -67,7 +67,16 @@ async def test_a_lawful_edit_is_served_after_reload(served: Served, policy_dir: 
     assert response.status == 200
     body = await response.json()
     assert body["policy_set"] == new
-    assert body["scenes"] == ["approval", "library", "loan", "transit"]
+    assert body["scenes"] == [
+        "approval",
+        "library",
+        "loan",
+        "medical",
+        "parking",
+        "rental",
+        "tax",
+        "transit",
+    ]
     assert served.gateway.policies.hash == new
 
     # 560 ≥ 550: the new threshold decides, and every trace names the new set.

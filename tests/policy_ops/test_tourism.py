@@ -86,7 +86,7 @@ def test_the_tourism_directory_passes_lint_and_its_tests(
     tourism_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["policy", "lint", "--dir", str(tourism_dir)]) == 0
-    assert "ok: 5 policies accepted" in capsys.readouterr().out
+    assert "ok: 9 policies accepted" in capsys.readouterr().out
     assert main(["policy", "test", "--dir", str(tourism_dir)]) == 0
     policies = load_policy_dir(tourism_dir)
     assert "tourism" in policies.by_scene
@@ -104,7 +104,17 @@ async def test_tourism_is_listed_with_its_benefit(served: Served) -> None:
     response = await served.client.get("/v1/scenes", headers=served.auth("scenic-spot-1"))
     assert response.status == 200
     scenes = {s["scene"]: s for s in (await response.json())["scenes"]}
-    assert set(scenes) == {"approval", "library", "loan", "tourism", "transit"}
+    assert set(scenes) == {
+        "approval",
+        "library",
+        "loan",
+        "medical",
+        "parking",
+        "rental",
+        "tax",
+        "tourism",
+        "transit",
+    }
     tourism = scenes["tourism"]
     assert tourism["title"] == "信易游 景区门票优惠"
     assert tourism["policy"]["id"] == "tourism.scenic_discount"

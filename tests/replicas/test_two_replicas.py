@@ -247,6 +247,58 @@ async def test_token_revoked_by_an_event_at_one_replica_is_inactive_at_the_other
     assert await _status_of(pair, session, "A", token) == 1
 
 
+# -- restorations (错误惩戒 → 恢复信誉) -----------------------------------------------------------
+async def test_a_repair_at_one_replica_is_listed_for_the_credit_office_at_the_other(
+    pair: Pair, session: aiohttp.ClientSession
+) -> None:
+    # demo-tax-hall is used by no other test here.
+    listed = pair.demo.subject("on the major tax violation list")
+    first = await pair.decide(session, "A", listed, "tax")
+    assert first.status == 200, first.body
+    body = first.json()
+    assert body["outcome"] == "constrained", body
+    record_id = body["constraints"][0]["records"][0]["record_id"]
+
+    event = await request(
+        session,
+        "POST",
+        pair.b.base + "/v1/events/credit",
+        json={
+            "subject": {"kind": "enterprise", "id": listed["id"]},
+            "event": "repaired",
+            "record": {"record_id": record_id},
+        },
+        headers=pair.demo.auth(PLATFORM),
+    )
+    assert event.status == 202, event.body
+    assert event.json()["decisions_restored"] == 1, event.body
+    after = await pair.decide(session, "B", listed, "tax")
+    assert after.status == 200, after.body
+    assert after.json()["outcome"] != "constrained", after.body
+    # A cached the records when it decided; the change feed makes it forget them
+    # long before its cache's 30 s TTL would (the bound is a deadline, not a timing).
+    deadline = time.monotonic() + 10
+    outcome = None
+    while time.monotonic() < deadline:
+        again = await pair.decide(session, "A", listed, "tax")
+        if again.status == 200:
+            outcome = again.json()["outcome"]
+            if outcome != "constrained":
+                break
+        await asyncio.sleep(0.3)
+    assert outcome == "standard"
+
+    seen = await request(
+        session,
+        "GET",
+        pair.a.base + "/v1/credit-office/restorations",
+        headers=pair.demo.auth("demo-auditor"),
+    )
+    assert seen.status == 200, seen.body
+    entries = seen.json()["restorations"]
+    assert [(e["decision_id"], e["event"]) for e in entries] == [(body["decision_id"], "repaired")]
+
+
 # -- rate limits -------------------------------------------------------------------------------
 async def test_rate_limit_is_shared_by_the_replicas(
     pair: Pair, session: aiohttp.ClientSession

@@ -134,6 +134,11 @@ class EmbeddedStore(Store):
         self._current_list = ""
         self._access: dict[str, AccessToken] = {}
 
+    @property
+    def path(self) -> Path:
+        """The SQLite file (per-concept store modules keep their tables in it)."""
+        return self._path
+
     # -- life cycle -------------------------------------------------------------
     async def open(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)

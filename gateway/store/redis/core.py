@@ -16,6 +16,7 @@ Layout (``P`` is the key prefix, default ``xinyi``):
     {P:audit}:lists         known status list ids
     {P:audit}:fb            feedback
     {P:audit}:idem:<key>    Idempotency-Key record (with the decision, in the same call)
+    {P:restore}:…           restorations (gateway/store/redis/restorations.py)
 
 Everything a decision writes carries the ``{P:audit}`` hash tag, so in a
 cluster it lives in one slot and the append function can write audit record,
