@@ -20,6 +20,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,8 +41,25 @@ log = logging.getLogger("xinyi.cli")
 
 
 def _serve(args: argparse.Namespace) -> int:
+    """Refuse early and write late: lock the state, bind the port, then prepare and serve.
+
+    Nothing is written (demo credentials, partners file, state) until this
+    process holds the state directory and its port, so a second gateway
+    started by mistake changes nothing the first relies on.
+    """
+    from gateway.store.embedded.lock import StateDirLocked
+
+    try:
+        return _serve_locked(args)
+    except StateDirLocked as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
+def _serve_locked(args: argparse.Namespace) -> int:
     from gateway.app import create_app
-    from gateway.demo import prepare_demo, seed_consents, write_demo_json
+    from gateway.demo import demo_overrides, prepare_demo, seed_consents, write_demo_json
+    from gateway.store.embedded.lock import lock_state_dir
 
     overrides: dict[str, Any] = {}
     if args.host:
@@ -50,12 +68,10 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     if args.store:
         overrides["store"] = args.store
-    setup = None
+    state_dir: Path | None = None
     if args.demo:
         state_dir = Path(args.state_dir or ".xinyi-demo").resolve()
-        today = dt.datetime.now(dt.UTC).date()
-        setup = prepare_demo(state_dir, today, rate_per_second=args.demo_rate)
-        overrides.update(setup.settings_overrides())
+        overrides.update(demo_overrides(state_dir))
     elif args.state_dir:
         overrides["state_dir"] = Path(args.state_dir).resolve()
     try:
@@ -72,10 +88,32 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # Held for the life of the process; the embedded store takes it again when it opens.
+    # Replicas on a shared store (Redis) may share a state directory's keys: no lock then,
+    # except in demo mode, which rewrites the directory's credentials.
+    locks = [lock_state_dir(state_dir)] if state_dir is not None else []
+    if settings.store_url.startswith("sqlite:///"):
+        locks.append(lock_state_dir(Path(settings.store_url.removeprefix("sqlite://")).parent))
+    sock: socket.socket | None = None
+    if workers == 1 and not args.reuse_port:
+        try:
+            sock = _bind(settings.host, settings.port)
+        except OSError as exc:
+            print(
+                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+                " (is another gateway running? choose another --port)",
+                file=sys.stderr,
+            )
+            return 1
+    setup = None
+    if state_dir is not None:
+        today = dt.datetime.now(dt.UTC).date()
+        setup = prepare_demo(state_dir, today, rate_per_second=args.demo_rate, reset=args.reset)
 
     async def announce(gw: Any) -> None:
         if setup is not None:
-            await seed_consents(setup, gw.consents.create, gw.now())
+            await seed_consents(setup, gw.consents.create, gw.now(), gw.store.get_consent)
+            # Last: demo.json names credentials only once they are what the server accepts.
             path = write_demo_json(setup, settings.issuer)
             log.info("demo ready", extra={"demo_json": str(path), "base_url": settings.issuer})
 
@@ -94,8 +132,9 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             web.run_app(
                 factory(seed),
-                host=settings.host,
-                port=settings.port,
+                host=None if sock is not None else settings.host,
+                port=None if sock is not None else settings.port,
+                sock=sock,
                 access_log_class=access_log.JsonAccessLogger,
                 access_log=logging.getLogger("xinyi.access") if not args.no_access_log else None,
                 print=None,
@@ -159,6 +198,21 @@ def _run_workers(workers: int, settings: Settings, announce: Any, run: Any) -> i
         _, code = os.waitpid(child, 0)
         status = status or os.waitstatus_to_exitcode(code)
     return status
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, before anything is prepared: a port in use stops the start."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
 
 
 def _settle_gc() -> None:
@@ -329,6 +383,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--state-dir", help="state directory (demo default ./.xinyi-demo)")
     serve.add_argument("--store", help="store URL, e.g. sqlite:///var/lib/xinyi/state.sqlite3")
+    serve.add_argument(
+        "--reset", action="store_true", help="demo: new API keys and consents (default: reuse)"
+    )
     serve.add_argument("--demo-rate", type=float, default=200.0, help=argparse.SUPPRESS)
     serve.add_argument("--no-access-log", action="store_true", help="do not log each request")
     serve.add_argument(

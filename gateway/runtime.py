@@ -86,7 +86,9 @@ class Gateway:
         partners = PartnerRegistry(partner_list)
         client_keys = {p.id: load_client_keys(p) for p in partner_list}
         state = settings.state_dir
-        state.mkdir(parents=True, exist_ok=True)
+        # Keys, consents and the audit trail live here: owner only (DESIGN §6 keeps keys 0600).
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        state.chmod(0o700)
         keys = KeyRing.load(state / "keys", create=True)
         es256 = any(p.token_alg == "ES256" for p in partner_list)  # noqa: S105 - an algorithm
         if es256 and keys.active("ES256") is None:
