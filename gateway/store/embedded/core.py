@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS feedback (
     detail TEXT NOT NULL,
     at TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS feedback_by_decision ON feedback (decision_id);
 CREATE TABLE IF NOT EXISTS consents (
     consent_id TEXT PRIMARY KEY,
     body TEXT NOT NULL
@@ -433,18 +434,32 @@ class EmbeddedStore(Store):
         return (str(row[0]), orjson.loads(row[1])) if row else None
 
     async def add_feedback(
-        self, decision_id: str, partner: str, applied: bool, detail: dict[str, Any], at: str
-    ) -> None:
-        await self._in_writer(
-            self._transaction,
-            [
-                (
-                    "INSERT INTO feedback (decision_id, partner, applied, detail, at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (decision_id, partner, int(applied), orjson.dumps(detail).decode(), at),
-                )
-            ],
-        )
+        self,
+        decision_id: str,
+        partner: str,
+        applied: bool,
+        detail: dict[str, Any],
+        at: str,
+        limit: int,
+    ) -> bool:
+        row = (decision_id, partner, int(applied), orjson.dumps(detail).decode(), at)
+
+        def add(conn: sqlite3.Connection) -> bool:
+            # Counted and inserted in one write transaction: the limit holds under races.
+            (count,) = conn.execute(
+                "SELECT count(*) FROM feedback WHERE decision_id = ?", (decision_id,)
+            ).fetchone()
+            if count >= limit:
+                return False
+            conn.execute(
+                "INSERT INTO feedback (decision_id, partner, applied, detail, at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                row,
+            )
+            return True
+
+        added: bool = await self.in_writer(add)
+        return added
 
     # -- token status lists ---------------------------------------------------------
     async def allocate_status(self) -> StatusRef:

@@ -115,7 +115,6 @@ class RedisStore(Store):
         self._k_head = f"{tag}:head"
         self._k_log = f"{tag}:log"
         self._k_lists = f"{tag}:lists"
-        self._k_feedback = f"{tag}:fb"
         self._tag = tag
         # Each replica hands out indexes from lists of its own, so allocation
         # needs no round trip; the bits themselves live in Redis.
@@ -287,16 +286,19 @@ class RedisStore(Store):
         return str(data["partner"]), data["body"]
 
     async def add_feedback(
-        self, decision_id: str, partner: str, applied: bool, detail: dict[str, Any], at: str
-    ) -> None:
-        item = {
-            "decision_id": decision_id,
-            "partner": partner,
-            "applied": applied,
-            "detail": detail,
-            "at": at,
-        }
-        await self._run("RPUSH", self._k_feedback, orjson.dumps(item))
+        self,
+        decision_id: str,
+        partner: str,
+        applied: bool,
+        detail: dict[str, Any],
+        at: str,
+        limit: int,
+    ) -> bool:
+        item = {"partner": partner, "applied": applied, "detail": detail, "at": at}
+        added = await self._fcall(
+            "xinyi_feedback", [self._k("fb", decision_id)], [limit, orjson.dumps(item)]
+        )
+        return bool(added)
 
     async def audit_records(self, after_seq: int, limit: int) -> list[AuditRecord]:
         rows = await self._run("LRANGE", self._k_log, after_seq, after_seq + limit - 1)
