@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapters.credit.base import CreditSource
+from gateway.api import protocol_errors
 from gateway.api.http import MAX_BODY_BYTES
 from gateway.api.keys import GATEWAY
-from gateway.api import protocol_errors
 from gateway.api.middleware import error_middleware
 from gateway.api.registry import MODULES
 from gateway.runtime import Gateway

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import gc
 import logging
 import os
@@ -94,16 +95,14 @@ def _serve_locked(args: argparse.Namespace) -> int:
     locks = [lock_state_dir(state_dir)] if state_dir is not None else []
     if settings.store_url.startswith("sqlite:///"):
         locks.append(lock_state_dir(Path(settings.store_url.removeprefix("sqlite://")).parent))
+    # The demo binds before it writes its credentials; a configured gateway checks its
+    # policies and keys first, so a refused start never opens the port.
     sock: socket.socket | None = None
-    if workers == 1 and not args.reuse_port:
+    if state_dir is not None and workers == 1 and not args.reuse_port:
         try:
             sock = _bind(settings.host, settings.port)
         except OSError as exc:
-            print(
-                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
-                " (is another gateway running? choose another --port)",
-                file=sys.stderr,
-            )
+            print(_cannot_listen(settings, exc), file=sys.stderr)
             return 1
     setup = None
     if state_dir is not None:
@@ -152,6 +151,11 @@ def _serve_locked(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             return 2
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                raise
+            print(_cannot_listen(settings, exc), file=sys.stderr)
+            return 1
         finally:
             # Forked workers leave through os._exit, which skips atexit.
             access_log.flush()
@@ -198,6 +202,12 @@ def _run_workers(workers: int, settings: Settings, announce: Any, run: Any) -> i
         _, code = os.waitpid(child, 0)
         status = status or os.waitstatus_to_exitcode(code)
     return status
+
+
+def _cannot_listen(settings: Settings, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    hint = " (is another gateway running? choose another --port)"
+    return f"cannot listen on {settings.host}:{settings.port}: {reason}{hint}"
 
 
 def _bind(host: str, port: int) -> socket.socket:

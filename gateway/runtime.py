@@ -24,7 +24,7 @@ from gateway.plugins import load_credit_source_class
 from gateway.policy.bundle import BundleError
 from gateway.policy.loader import PolicyLoadError, PolicySet
 from gateway.policy.source import load_configured_policies
-from gateway.settings import Partner, Settings, load_partners
+from gateway.settings import ConfigError, Partner, Settings, load_partners
 from gateway.store.base import Store
 from gateway.store.embedded import EmbeddedStore
 from gateway.tokens.keys import KeyRing
@@ -59,6 +59,17 @@ def open_store(url: str) -> Store:
     )
 
 
+def _refuse_api_keys(path: Path, partners: list[Partner]) -> None:
+    """Production takes OAuth client assertions only: API keys are a development aid."""
+    allowed = [p.id for p in partners if p.allow_api_keys or p.api_key_sha256]
+    if allowed:
+        raise ConfigError(
+            f"{path}: production mode does not accept development API keys, but "
+            f"{', '.join(allowed)} allow them — fix: remove allow_api_keys and api_key_sha256 "
+            "(partners sign in with client assertions at /oauth/token)"
+        )
+
+
 @dataclass
 class Gateway:
     settings: Settings
@@ -83,6 +94,8 @@ class Gateway:
         metrics = Metrics()
         policies = load_configured_policies(settings)
         partner_list = load_partners(settings.partners_file)
+        if settings.mode == "production":
+            _refuse_api_keys(settings.partners_file, partner_list)
         partners = PartnerRegistry(partner_list)
         client_keys = {p.id: load_client_keys(p) for p in partner_list}
         state = settings.state_dir

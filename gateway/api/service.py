@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 
 from aiohttp import web
@@ -11,7 +12,7 @@ from adapters.credit.base import CreditSourceError
 from gateway.api.http import json_response
 from gateway.api.keys import GATEWAY
 from gateway.api.openapi import build_document
-from gateway.errors import NotFound
+from gateway.errors import NotFound, Unauthenticated
 from gateway.store.base import StoreUnavailable
 from gateway.tokens.status_list import status_list_jwt
 
@@ -50,7 +51,14 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[GATEWAY].metrics.registry)
+    gw = request.app[GATEWAY]
+    token = gw.settings.metrics_token
+    if token is not None:
+        # Metrics name partners and their volumes: only the configured scraper reads them.
+        presented = gw.partners.bearer(request.headers.get("Authorization"))
+        if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
+            raise Unauthenticated("the metrics token is not valid")
+    body = generate_latest(gw.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
