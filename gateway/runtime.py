@@ -102,10 +102,19 @@ class Gateway:
         # Keys, consents and the audit trail live here: owner only (DESIGN §6 keeps keys 0600).
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
         state.chmod(0o700)
+        # A ring made now has never been published: its first keys may sign at once.
+        fresh = not (state / "keys" / "ring.json").is_file()
         keys = KeyRing.load(state / "keys", create=True)
         es256 = any(p.token_alg == "ES256" for p in partner_list)  # noqa: S105 - an algorithm
-        if es256 and keys.active("ES256") is None:
-            keys.add("ES256", activate=True)
+        if es256 and not any(k.alg == "ES256" for k in keys.entries() if k.status != "retired"):
+            # Partners already cache a JWKS without it: publish now, sign after the
+            # publish-before-use delay (DESIGN §6; the signer activates it when due).
+            key = keys.add("ES256", activate=fresh)
+            if not fresh:
+                log.warning(
+                    "ES256 key published; it signs once partners can have fetched it",
+                    extra={"kid": key.kid},
+                )
         pseudonyms = Pseudonyms.load(state / "pseudonym.key", create=True)
         credit_name = settings.credit_source.adapter
         if credit is None:
