@@ -6,8 +6,9 @@ xinyi-gateway policy test [--dir DIR]
 xinyi-gateway policy explain SCENE --facts FILE.json [--as-of DATE] [--dir DIR]
 xinyi-gateway policy bundle build [--dir DIR] --out FILE | sign FILE --key PEM
                           | verify FILE --keys JWKS | keygen --key PEM --jwks JWKS
-xinyi-gateway keys list|add [--alg EdDSA|ES256]|activate KID|retire KID [--state-dir DIR]
-xinyi-gateway audit verify [--state-dir DIR | --store URL]
+xinyi-gateway keys list|add [--alg EdDSA|ES256]|activate KID|retire KID
+                   [--state-dir DIR | --config FILE]
+xinyi-gateway audit verify [--state-dir DIR | --config FILE | --store URL]
 """
 
 from __future__ import annotations
@@ -342,7 +343,10 @@ def _bundle(args: argparse.Namespace) -> int:
 def _keys(args: argparse.Namespace) -> int:
     from gateway.tokens.keys import KeyRing, KeyRingError
 
-    ring = KeyRing.load(Path(args.state_dir or ".xinyi-state").resolve() / "keys")
+    state_dir = _state_dir(args)
+    if state_dir is None:
+        return 2
+    ring = KeyRing.load(state_dir / "keys")
     try:
         if args.keys_command == "add":
             key = ring.add(args.alg)
@@ -366,14 +370,29 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _state_dir(args: argparse.Namespace) -> Path | None:
+    """The state directory ``serve`` would use: --state-dir, else the configuration
+    (``--config``, ``XINYI_STATE_DIR``), else its default."""
+    if args.state_dir:
+        return Path(args.state_dir).resolve()
+    try:
+        settings = load_settings(Path(args.config) if args.config else None)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return None
+    return settings.state_dir.resolve()
+
+
 def _audit_verify(args: argparse.Namespace) -> int:
     from gateway.audit.verify import verify_store
 
-    overrides: dict[str, Any] = {"state_dir": Path(args.state_dir or ".xinyi-demo").resolve()}
+    overrides: dict[str, Any] = {}
+    if args.state_dir:
+        overrides["state_dir"] = Path(args.state_dir).resolve()
     if args.store:
         overrides["store"] = args.store
     try:
-        settings = load_settings(None, overrides)
+        settings = load_settings(Path(args.config) if args.config else None, overrides)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -451,14 +470,16 @@ def _parser() -> argparse.ArgumentParser:
     key_retire = keys.add_parser("retire", help="drop a key once its tokens have expired")
     key_retire.add_argument("kid")
     for command in (key_list, key_add, key_activate, key_retire):
-        command.add_argument("--state-dir", help="state directory (default ./.xinyi-state)")
+        command.add_argument("--state-dir", help="state directory (default: as serve)")
+        command.add_argument("--config", help="gateway YAML configuration naming the state")
         command.set_defaults(run=_keys)
 
     audit = sub.add_parser("audit", help="audit trail tools").add_subparsers(
         dest="audit_command", required=True
     )
     verify = audit.add_parser("verify", help="check the audit hash chain")
-    verify.add_argument("--state-dir")
+    verify.add_argument("--state-dir", help="state directory (default: as serve and keys)")
+    verify.add_argument("--config", help="gateway YAML configuration naming the state")
     verify.add_argument("--store")
     verify.set_defaults(run=_audit_verify)
     return parser

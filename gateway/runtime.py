@@ -45,10 +45,10 @@ __all__ = ["Gateway", "open_store"]
 log = logging.getLogger("xinyi.gateway")
 
 
-def open_store(url: str) -> Store:
-    """The backend a store URL names."""
+def open_store(url: str, *, read_only: bool = False) -> Store:
+    """The backend a store URL names (``read_only`` matters to the embedded one)."""
     if url.startswith("sqlite:///"):
-        return EmbeddedStore(Path(url.removeprefix("sqlite://")))
+        return EmbeddedStore(Path(url.removeprefix("sqlite://")), read_only=read_only)
     if url.startswith(("redis://", "rediss://", "redis+cluster://")):
         from gateway.store.redis import RedisStore
 

@@ -129,8 +129,10 @@ class _StatusList:
 
 
 class EmbeddedStore(Store):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self._path = path
+        # Read only (``audit verify``): no lock, no writer, so it may run beside the gateway.
+        self._read_only = read_only
         self._writer: ThreadPoolExecutor | None = None
         self._wconn: sqlite3.Connection | None = None
         self._rconn: sqlite3.Connection | None = None
@@ -149,6 +151,11 @@ class EmbeddedStore(Store):
 
     # -- life cycle -------------------------------------------------------------
     async def open(self) -> None:
+        if self._read_only:
+            self._rconn = sqlite3.connect(
+                f"{self._path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
+            return
         # Single writer by design: a second process on this state refuses to start.
         self._lock = lock_state_dir(self._path.parent)
         try:
