@@ -523,3 +523,26 @@ async def test_rate_limit_answers_429_with_retry_after(make_demo: Any) -> None:
     assert no_credentials.status == 401
     # each partner has its own bucket
     assert (await demo.decide(person(demo), "library")).status == 200
+
+
+async def test_a_consent_without_a_recorded_creator_is_no_platforms_to_revoke(
+    demo: Demo,
+) -> None:
+    """Issue 14: any platform partner could revoke a consent seeded without a creator."""
+    subject = person(demo)
+    seeded = await demo.gateway.consents.create(
+        kind="person",
+        subject_id=subject["id"],
+        partner="demo-library",
+        scenes=["library"],
+        purpose="deposit_waiver",
+        expires_at=demo.gateway.now() + dt.timedelta(days=30),
+        now=demo.gateway.now(),
+    )
+    assert seeded.created_by is None
+    platform = demo.auth("demo-platform")
+    refused = await demo.client.delete(f"/v1/consents/{seeded.consent_id}", headers=platform)
+    assert refused.status == 404
+    assert (await problem(refused))["code"] == "not_found"
+    allowed = await demo.decide(subject, "library", consent_id=seeded.consent_id)
+    assert allowed.status == 200
