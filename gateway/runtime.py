@@ -29,6 +29,7 @@ from gateway.store.base import Store
 from gateway.store.embedded import EmbeddedStore
 from gateway.tokens.keys import KeyRing
 from gateway.tokens.signer import Signer
+from gateway.tokens.status_cache import StatusListCache
 from gateway.trust.client_keys import load_client_keys
 from gateway.trust.consents import ConsentService
 from gateway.trust.oauth import (
@@ -85,7 +86,7 @@ class Gateway:
     pipeline: DecisionPipeline
     oauth: TokenService
     tz: ZoneInfo
-    status_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
+    status_cache: StatusListCache = field(default_factory=StatusListCache)
     _today: dt.date = field(default=dt.date.min, repr=False)
     _today_at: int = field(default=-1, repr=False)
 

@@ -79,19 +79,18 @@ async def status_list(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     list_id = request.match_info["list_id"]
     ttl = gw.settings.status_list_ttl_seconds
-    cached = gw.status_cache.get(list_id)
     now = time.monotonic()
+    token = gw.status_cache.get(list_id, now)
     # Re-sign at most every few seconds: compressing 32 KiB is the costly part.
-    if cached is None or cached[0] < now:
+    if token is None:
         found = await gw.store.status_list(list_id)
         if found is None:
             raise NotFound("no such status list")
         uri = f"{gw.settings.issuer}/v1/status-lists/{list_id}"
         token = status_list_jwt(gw.signer, gw.settings.issuer, uri, found[0], ttl)
-        cached = (now + 5.0, token)
-        gw.status_cache[list_id] = cached
+        gw.status_cache.put(list_id, token, now + 5.0)
     return web.Response(
-        text=cached[1],
+        text=token,
         content_type="application/statuslist+jwt",
         headers={"Cache-Control": f"public, max-age={min(ttl, 60)}"},
     )
