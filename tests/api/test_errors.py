@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pytest
 from aiohttp import ClientResponse
 
@@ -546,3 +547,30 @@ async def test_a_consent_without_a_recorded_creator_is_no_platforms_to_revoke(
     assert (await problem(refused))["code"] == "not_found"
     allowed = await demo.decide(subject, "library", consent_id=seeded.consent_id)
     assert allowed.status == 200
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"subject": {"kind": "person", "kind": "enterprise"}}',
+        b'{"purpose": "deposit_waiver", "purpose" : "other"}',
+        b'{"context": {}, "a": [{"x": 1, "x": 2}]}',
+        # escaped quotes the body does not show must not hide a repeated name
+        b'{"purpose": 1, "purpose": 2, "staff_id": "\\u0022\\u0022"}',
+        b'{"staff_id": "a", "staff\\u005fid": "b"}',
+    ],
+)
+async def test_a_member_named_twice_is_refused(demo: Demo, raw: bytes) -> None:
+    """Issue 14: duplicate names were accepted silently (the last one won)."""
+    response = await post_raw(demo, "library", io.BytesIO(raw))
+    assert response.status == 422
+    body = await problem(response)
+    assert body["code"] == "invalid_request"
+    assert "appears twice" in body["errors"][0]["message"]
+
+
+async def test_a_string_holding_a_name_end_is_not_a_duplicate(demo: Demo) -> None:
+    subject = person(demo)
+    body = demo.body(subject, "library") | {"staff_id": 'staff "x": 1'}
+    response = await post_raw(demo, "library", io.BytesIO(orjson.dumps(body)))
+    assert response.status == 200
