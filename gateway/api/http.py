@@ -79,10 +79,17 @@ def _refuse_duplicate_names(raw: bytes, data: Any) -> None:
     difference in the counts send the body to a second parse with the
     standard library's hook, which sees every name.
     """
-    if b"\\u" not in raw and raw.count(b'"') == orjson.dumps(data).count(b'"'):
-        return
+    try:
+        if b"\\u" not in raw and raw.count(b'"') == orjson.dumps(data).count(b'"'):
+            return
+    except orjson.JSONEncodeError:
+        pass  # nested deeper than orjson writes (255): the second parse decides
     try:
         json.loads(raw, object_pairs_hook=_unique_pairs)
+    except RecursionError:
+        raise InvalidRequest(
+            "the body is nested too deeply", errors=[FieldError("", "nested too deeply")]
+        ) from None
     except _DuplicateName as exc:
         raise InvalidRequest(
             "the body names a member twice",

@@ -574,3 +574,13 @@ async def test_a_string_holding_a_name_end_is_not_a_duplicate(demo: Demo) -> Non
     body = demo.body(subject, "library") | {"staff_id": 'staff "x": 1'}
     response = await post_raw(demo, "library", io.BytesIO(orjson.dumps(body)))
     assert response.status == 200
+
+
+@pytest.mark.parametrize("depth", [300, 1000, 2000])
+async def test_deep_nesting_is_a_4xx_not_a_500(demo: Demo, depth: int) -> None:
+    """JSON, however deep, is checked against the schema (422); past orjson's parsing
+    depth (1024) it is not read as JSON at all (400)."""
+    raw = b'{"a":' * depth + b"1" + b"}" * depth
+    response = await post_raw(demo, "library", io.BytesIO(raw))
+    assert response.status == (422 if depth <= 1024 else 400)
+    assert (await problem(response))["code"] == "invalid_request"
