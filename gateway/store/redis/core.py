@@ -171,7 +171,12 @@ class RedisStore(Store):
             self._client = None
 
     async def check(self) -> None:
-        await self._run("PING")
+        """Redis answers and takes writes: a read-only replica, a full memory or a
+        failing disk (MISCONF) would refuse every decision's audit append."""
+        try:
+            await self._run("SET", f"{self._tag}:health", int(time.time()), "PX", 60_000)
+        except rex.ResponseError as exc:
+            raise StoreUnavailable(f"the audit log cannot be written: {exc}") from exc
 
     async def _run(self, *command: Any) -> Any:
         if self._pipe is None:
