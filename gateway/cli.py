@@ -1,6 +1,7 @@
 """The ``xinyi-gateway`` command.
 
-xinyi-gateway serve [--demo] [--config FILE] [--host H] [--port P] [--state-dir DIR] [--store URL]
+xinyi-gateway serve [--demo [--reset]] [--config FILE] [--host H] [--port P]
+                    [--state-dir DIR] [--store URL]
 xinyi-gateway policy lint [--dir DIR] [FILE ...]
 xinyi-gateway policy test [--dir DIR]
 xinyi-gateway policy explain SCENE --facts FILE.json [--as-of DATE] [--dir DIR]
