@@ -151,3 +151,21 @@ def test_the_state_directory_is_private(tmp_path: Path) -> None:
         assert state.stat().st_mode & 0o777 == 0o700
         for name in ("state.sqlite3", "credit.sqlite3", "demo.json"):
             assert (state / name).stat().st_mode & 0o077 == 0, name
+
+
+def test_the_lock_dies_with_its_holder_even_on_kill_9(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    port = free_port()
+    log_path = tmp_path / "killed.log"
+    with log_path.open("wb") as log:
+        first = subprocess.Popen(
+            _command(state, port), cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", first, log_path)
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    # A stale pid in the lock file means nothing: the kernel released the lock.
+    with serving(state, free_port()) as second:
+        assert int((state / "gateway.lock").read_text()) == second.pid
