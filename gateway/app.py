@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapters.credit.base import CreditSource
+from gateway.api import protocol_errors
 from gateway.api.http import MAX_BODY_BYTES
 from gateway.api.keys import GATEWAY
 from gateway.api.middleware import error_middleware
@@ -18,6 +19,7 @@ __all__ = ["create_app"]
 async def create_app(settings: Settings, *, credit: CreditSource | None = None) -> web.Application:
     """Open every component from ``settings`` and return the application serving them."""
     gateway = await Gateway.open(settings, credit=credit)
+    protocol_errors.install()
     # Bodies over the limit surface as 413 from request.read(), answered by the handlers.
     app = web.Application(
         middlewares=[error_middleware(gateway.metrics)], client_max_size=MAX_BODY_BYTES

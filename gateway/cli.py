@@ -1,6 +1,6 @@
 """The ``xinyi-gateway`` command.
 
-xinyi-gateway serve [--demo [--upstream]] [--config FILE] [--host H] [--port P]
+xinyi-gateway serve [--demo [--upstream] [--reset]] [--config FILE] [--host H] [--port P]
                     [--state-dir DIR] [--store URL]
 xinyi-gateway policy lint [--dir DIR] [FILE ...]
 xinyi-gateway policy test [--dir DIR]
@@ -9,8 +9,9 @@ xinyi-gateway policy diff OLD NEW [--dir DIR]
 xinyi-gateway policy explain SCENE --facts FILE.json [--as-of DATE] [--dir DIR]
 xinyi-gateway policy bundle build [--dir DIR] --out FILE | sign FILE --key PEM
                           | verify FILE --keys JWKS | keygen --key PEM --jwks JWKS
-xinyi-gateway keys list|add [--alg EdDSA|ES256]|activate KID|retire KID [--state-dir DIR]
-xinyi-gateway audit verify [--state-dir DIR | --store URL]
+xinyi-gateway keys list|add [--alg EdDSA|ES256]|activate KID|retire KID
+                   [--state-dir DIR | --config FILE]
+xinyi-gateway audit verify [--state-dir DIR | --config FILE | --store URL]
 xinyi-gateway data import FILE [--format jsonl|csv]
                           [--state-dir DIR | --config FILE | --dataset PATH]
 """
@@ -21,10 +22,12 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import gc
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,8 +48,25 @@ log = logging.getLogger("xinyi.cli")
 
 
 def _serve(args: argparse.Namespace) -> int:
+    """Refuse early and write late: lock the state, bind the port, then prepare and serve.
+
+    Nothing is written (demo credentials, partners file, state) until this
+    process holds the state directory and its port, so a second gateway
+    started by mistake changes nothing the first relies on.
+    """
+    from gateway.store.embedded.lock import StateDirLocked
+
+    try:
+        return _serve_locked(args)
+    except StateDirLocked as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
+def _serve_locked(args: argparse.Namespace) -> int:
     from gateway.app import create_app
-    from gateway.demo import prepare_demo, seed_consents, write_demo_json
+    from gateway.demo import demo_overrides, prepare_demo, seed_consents, write_demo_json
+    from gateway.store.embedded.lock import lock_state_dir
 
     overrides: dict[str, Any] = {}
     if args.host:
@@ -55,18 +75,16 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     if args.store:
         overrides["store"] = args.store
-    setup = None
     if args.upstream and not args.demo:
         print(
             "--upstream starts the fake credit platform of the demo: use it with --demo",
             file=sys.stderr,
         )
         return 2
+    state_dir: Path | None = None
     if args.demo:
         state_dir = Path(args.state_dir or ".xinyi-demo").resolve()
-        today = dt.datetime.now(dt.UTC).date()
-        setup = prepare_demo(state_dir, today, rate_per_second=args.demo_rate)
-        overrides.update(setup.settings_overrides())
+        overrides.update(demo_overrides(state_dir))
     elif args.state_dir:
         overrides["state_dir"] = Path(args.state_dir).resolve()
     try:
@@ -89,10 +107,30 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # Held for the life of the process; the embedded store takes it again when it opens.
+    # Replicas on a shared store (Redis) may share a state directory's keys: no lock then,
+    # except in demo mode, which rewrites the directory's credentials.
+    locks = [lock_state_dir(state_dir)] if state_dir is not None else []
+    if settings.store_url.startswith("sqlite:///"):
+        locks.append(lock_state_dir(Path(settings.store_url.removeprefix("sqlite://")).parent))
+    # The demo binds before it writes its credentials; a configured gateway checks its
+    # policies and keys first, so a refused start never opens the port.
+    sock: socket.socket | None = None
+    if state_dir is not None and workers == 1 and not args.reuse_port:
+        try:
+            sock = _bind(settings.host, settings.port)
+        except OSError as exc:
+            print(_cannot_listen(settings, exc), file=sys.stderr)
+            return 1
+    setup = None
+    if state_dir is not None:
+        today = dt.datetime.now(dt.UTC).date()
+        setup = prepare_demo(state_dir, today, rate_per_second=args.demo_rate, reset=args.reset)
 
     async def announce(gw: Any) -> None:
         if setup is not None:
-            await seed_consents(setup, gw.consents.create, gw.now())
+            await seed_consents(setup, gw.consents.create, gw.now(), gw.store.get_consent)
+            # Last: demo.json names credentials only once they are what the server accepts.
             path = write_demo_json(setup, settings.issuer)
             log.info("demo ready", extra={"demo_json": str(path), "base_url": settings.issuer})
 
@@ -121,8 +159,9 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             web.run_app(
                 factory(seed),
-                host=settings.host,
-                port=settings.port,
+                host=None if sock is not None else settings.host,
+                port=None if sock is not None else settings.port,
+                sock=sock,
                 access_log_class=access_log.JsonAccessLogger,
                 access_log=logging.getLogger("xinyi.access") if not args.no_access_log else None,
                 print=None,
@@ -140,6 +179,11 @@ def _serve(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             return 2
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                raise
+            print(_cannot_listen(settings, exc), file=sys.stderr)
+            return 1
         finally:
             # Forked workers leave through os._exit, which skips atexit.
             access_log.flush()
@@ -186,6 +230,27 @@ def _run_workers(workers: int, settings: Settings, announce: Any, run: Any) -> i
         _, code = os.waitpid(child, 0)
         status = status or os.waitstatus_to_exitcode(code)
     return status
+
+
+def _cannot_listen(settings: Settings, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    hint = " (is another gateway running? choose another --port)"
+    return f"cannot listen on {settings.host}:{settings.port}: {reason}{hint}"
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, before anything is prepared: a port in use stops the start."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
 
 
 def _settle_gc() -> None:
@@ -305,7 +370,10 @@ def _bundle(args: argparse.Namespace) -> int:
 def _keys(args: argparse.Namespace) -> int:
     from gateway.tokens.keys import KeyRing, KeyRingError
 
-    ring = KeyRing.load(Path(args.state_dir or ".xinyi-state").resolve() / "keys")
+    state_dir = _state_dir(args)
+    if state_dir is None:
+        return 2
+    ring = KeyRing.load(state_dir / "keys")
     try:
         if args.keys_command == "add":
             key = ring.add(args.alg)
@@ -329,14 +397,29 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _state_dir(args: argparse.Namespace) -> Path | None:
+    """The state directory ``serve`` would use: --state-dir, else the configuration
+    (``--config``, ``XINYI_STATE_DIR``), else its default."""
+    if args.state_dir:
+        return Path(args.state_dir).resolve()
+    try:
+        settings = load_settings(Path(args.config) if args.config else None)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return None
+    return settings.state_dir.resolve()
+
+
 def _audit_verify(args: argparse.Namespace) -> int:
     from gateway.audit.verify import verify_store
 
-    overrides: dict[str, Any] = {"state_dir": Path(args.state_dir or ".xinyi-demo").resolve()}
+    overrides: dict[str, Any] = {}
+    if args.state_dir:
+        overrides["state_dir"] = Path(args.state_dir).resolve()
     if args.store:
         overrides["store"] = args.store
     try:
-        settings = load_settings(None, overrides)
+        settings = load_settings(Path(args.config) if args.config else None, overrides)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -406,6 +489,9 @@ def _parser() -> argparse.ArgumentParser:
         help="with --demo: serve the demo data from a fake credit platform over HTTP "
         "and read it through the platform adapter",
     )
+    serve.add_argument(
+        "--reset", action="store_true", help="demo: new API keys and consents (default: reuse)"
+    )
     serve.add_argument("--demo-rate", type=float, default=200.0, help=argparse.SUPPRESS)
     serve.add_argument("--no-access-log", action="store_true", help="do not log each request")
     serve.add_argument(
@@ -473,14 +559,16 @@ def _parser() -> argparse.ArgumentParser:
     key_retire = keys.add_parser("retire", help="drop a key once its tokens have expired")
     key_retire.add_argument("kid")
     for command in (key_list, key_add, key_activate, key_retire):
-        command.add_argument("--state-dir", help="state directory (default ./.xinyi-state)")
+        command.add_argument("--state-dir", help="state directory (default: as serve)")
+        command.add_argument("--config", help="gateway YAML configuration naming the state")
         command.set_defaults(run=_keys)
 
     audit = sub.add_parser("audit", help="audit trail tools").add_subparsers(
         dest="audit_command", required=True
     )
     verify = audit.add_parser("verify", help="check the audit hash chain")
-    verify.add_argument("--state-dir")
+    verify.add_argument("--state-dir", help="state directory (default: as serve and keys)")
+    verify.add_argument("--config", help="gateway YAML configuration naming the state")
     verify.add_argument("--store")
     verify.set_defaults(run=_audit_verify)
 

@@ -2,7 +2,9 @@
 
 Every identifier is generated with correct check characters from a fixed seed,
 so demo subjects are stable across starts and never belong to a real person.
-API keys and consents are made fresh on every start and listed in demo.json.
+API keys, client keys and consents are made on the first start, listed in
+demo.json, and reused by later starts on the same state directory (so shell
+variables taken from demo.json stay good); ``reset`` makes them afresh.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from gateway.trust.partners import hash_api_key, new_api_key
 __all__ = [
     "DemoSetup",
     "DemoSubject",
+    "demo_overrides",
     "demo_platform",
     "prepare_demo",
     "seed_consents",
@@ -101,14 +104,24 @@ class DemoSetup:
     api_keys: dict[str, str]
     subjects: list[DemoSubject]
     client_keys: dict[str, Path] = field(default_factory=dict)
+    # consent ids demo.json listed at the last start: subject id → partner → consent id
+    previous_consents: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def settings_overrides(self) -> dict[str, Any]:
         """What a demo gateway's settings take from this setup: state, partners, dataset."""
-        return {
-            "state_dir": self.state_dir,
-            "partners_file": self.partners_file,
-            "credit_source": {"adapter": "sqlite", "options": {"path": str(self.dataset)}},
-        }
+        return demo_overrides(self.state_dir)
+
+
+def demo_overrides(state_dir: Path) -> dict[str, Any]:
+    """A demo gateway's settings (state, partners, dataset), known before anything is written."""
+    return {
+        "state_dir": state_dir,
+        "partners_file": state_dir / "partners.yaml",
+        "credit_source": {
+            "adapter": "sqlite",
+            "options": {"path": str(state_dir / "credit.sqlite3")},
+        },
+    }
 
 
 def _record(
@@ -422,11 +435,26 @@ def _more_subjects(today: dt.date, n: Iterator[int]) -> list[DemoSubject]:
     ]
 
 
-def prepare_demo(state_dir: Path, today: dt.date, rate_per_second: float = 200.0) -> DemoSetup:
-    """Write the demo partners file and credit dataset; return what seeding needs."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    api_keys = {p.id: new_api_key() for p in PARTNERS}
-    client_keys = {p.id: _client_key(state_dir / "clients", p.id) for p in PARTNERS}
+def prepare_demo(
+    state_dir: Path, today: dt.date, rate_per_second: float = 200.0, *, reset: bool = False
+) -> DemoSetup:
+    """Write the demo partners file and credit dataset; return what seeding needs.
+
+    Credentials a previous start listed in ``state_dir/demo.json`` are kept
+    unless ``reset``.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    previous = {} if reset else _previous(state_dir)
+    api_keys: dict[str, str] = {}
+    client_keys: dict[str, tuple[Path, dict[str, str]]] = {}
+    for p in PARTNERS:
+        known = previous.get("partners", {}).get(p.id)
+        reused = _reuse_client_key(Path(known["client_key"])) if known else None
+        if known and reused:
+            api_keys[p.id], client_keys[p.id] = known["api_key"], reused
+        else:
+            api_keys[p.id] = new_api_key()
+            client_keys[p.id] = _client_key(state_dir / "clients", p.id)
     partners = [
         {
             "id": p.id,
@@ -450,6 +478,7 @@ def prepare_demo(state_dir: Path, today: dt.date, rate_per_second: float = 200.0
     subjects = _subjects(today)
     dataset = state_dir / "credit.sqlite3"
     write_dataset(dataset, ((s.kind, s.id, r) for s in subjects for r in s.records))
+    dataset.chmod(0o600)
     return DemoSetup(
         state_dir,
         partners_file,
@@ -457,6 +486,7 @@ def prepare_demo(state_dir: Path, today: dt.date, rate_per_second: float = 200.0
         api_keys,
         subjects,
         {pid: path for pid, (path, _) in client_keys.items()},
+        previous.get("consents", {}),
     )
 
 
@@ -469,6 +499,33 @@ async def demo_platform(setup: DemoSetup) -> AsyncIterator[dict[str, Any]]:
     platform = FakePlatform.with_rows(read_dataset(setup.dataset), token=token)
     async with running_fake_platform(platform) as url:
         yield {"adapter": "platform", "options": {"base_url": url, "bearer_token": token}}
+
+
+def _previous(state_dir: Path) -> dict[str, Any]:
+    """Partners' keys and consent ids from the last start's demo.json, if it is usable."""
+    try:
+        data = orjson.loads((state_dir / "demo.json").read_bytes())
+        partners = {
+            p["id"]: {"api_key": str(p["api_key"]), "client_key": str(p["client_key"])}
+            for p in data["partners"]
+        }
+        consents = {
+            str(s["id"]): {pid: str(c["consent_id"]) for pid, c in s["consents"].items()}
+            for s in data["subjects"]
+        }
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return {}
+    return {"partners": partners, "consents": consents}
+
+
+def _reuse_client_key(path: Path) -> tuple[Path, dict[str, str]] | None:
+    """The public half of a client key written by an earlier start."""
+    try:
+        private = orjson.loads(path.read_bytes())
+        public = {k: str(private[k]) for k in ("kty", "crv", "x", "kid", "alg", "use")}
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    return path.resolve(), public
 
 
 def _client_key(directory: Path, partner_id: str) -> tuple[Path, dict[str, str]]:
@@ -490,14 +547,34 @@ def _client_key(directory: Path, partner_id: str) -> tuple[Path, dict[str, str]]
     return path.resolve(), public
 
 
-async def seed_consents(setup: DemoSetup, create: Any, now: dt.datetime) -> None:
+async def seed_consents(
+    setup: DemoSetup, create: Any, now: dt.datetime, lookup: Any = None
+) -> None:
     """Give every person consent for the library and transit partners, and every
-    enterprise its 授权 for the bank; ``create`` is ``ConsentService.create``."""
+    enterprise its 授权 for the bank; ``create`` is ``ConsentService.create``.
+
+    With ``lookup`` (``Store.get_consent``), a consent the last start made is
+    reused while it is unrevoked and has at least a week to run.
+    """
     expires = now + dt.timedelta(days=180)
     for subject in setup.subjects:
         scenes = PERSON_CONTEXT if subject.kind == "person" else ENTERPRISE_CONSENT_SCENES
         for partner in PARTNERS:
             if not set(partner.scenes) & set(scenes):
+                continue
+            old_id = setup.previous_consents.get(subject.id, {}).get(partner.id)
+            old = await lookup(old_id) if lookup is not None and old_id else None
+            if (
+                old is not None
+                and old.partner == partner.id
+                and old.revoked_at is None
+                and old.expires_at > now + dt.timedelta(days=7)
+            ):
+                subject.consents[partner.id] = {
+                    "consent_id": old.consent_id,
+                    "purpose": old.purpose,
+                    "scenes": list(old.scenes),
+                }
                 continue
             consent = await create(
                 created_by="demo-platform",
@@ -543,7 +620,12 @@ def write_demo_json(setup: DemoSetup, base_url: str) -> Path:
             for s in setup.subjects
         ],
     }
+    # Written whole, then renamed: a reader never sees half a file.
     path = setup.state_dir / "demo.json"
-    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-    path.chmod(0o600)
+    part = path.with_suffix(".json.part")
+    part.unlink(missing_ok=True)
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+    part.replace(path)
     return path

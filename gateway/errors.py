@@ -12,6 +12,7 @@ logged and answered with a bare 500.
     │                                         forbidden_kind | consent_required |
     │                                         consent_revoked | insufficient_scope
     ├── NotFound                      404     not_found
+    ├── Conflict                      409     key_state_conflict | feedback_limit | …
     ├── PolicyRefused                 409     policy_refused (reasons[])
     ├── PayloadTooLarge               413     payload_too_large
     ├── UnsupportedMediaType          415     unsupported_media_type
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "Conflict",
     "DependencyUnavailable",
     "FieldError",
     "Forbidden",
@@ -106,6 +108,14 @@ class NotFound(ProblemError):
     status = 404
     code = "not_found"
     title = "Not found"
+
+
+class Conflict(ProblemError):
+    """409: the request is well-formed but the resource's state does not allow it."""
+
+    status = 409
+    code = "conflict"
+    title = "Conflict"
 
 
 class PolicyRefused(ProblemError):

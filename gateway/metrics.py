@@ -6,7 +6,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from itertools import accumulate
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -103,11 +103,12 @@ class Metrics:
         self.tokens_revoked = Counter(
             "xinyi_tokens_revoked_total", "Benefit tokens revoked", ["reason"], registry=r
         )
-        self.audit_append_seconds = Histogram(
+        self.audit_append_seconds = LoopHistogram(
             "xinyi_audit_append_seconds",
-            "Time until a decision's audit record is durable",
-            buckets=_FAST,
-            registry=r,
+            "Time until a decision's audit record is durable, by store backend",
+            "store",
+            _FAST,
+            r,
         )
         self.guard_rejections = Counter(
             "xinyi_guard_rejections_total",

@@ -19,11 +19,13 @@ import orjson
 from adapters.credit.base import CreditSource, CreditSourceError, SubjectKind
 from gateway.errors import DependencyUnavailable
 from gateway.facts.cache import RecordCache
+from gateway.facts.circuit import CircuitBreaker
 from gateway.ids import ordered_id
 from gateway.metrics import Metrics
 from gateway.policy.evaluator import Evaluation
 from gateway.policy.loader import CompiledPolicy, PolicySet
 from gateway.policy.notice import constraint_notice, withheld_notice
+from gateway.policy.prohibited import is_prohibited
 from gateway.restorations.store import ConstraintLink, RestorationStore
 from gateway.settings import Partner
 from gateway.store.base import (
@@ -97,6 +99,8 @@ class DecisionPipeline:
         self._t_evaluate = stage.labels("evaluate")
         self._t_audit = stage.labels("audit")
         self._t_sign = stage.labels("sign")
+        self._t_append = metrics.audit_append_seconds.labels(type(store).__name__)
+        self._circuit = CircuitBreaker(metrics.circuit_open.labels(credit_name))
         # labels() costs a lock and a tuple hash each call; children are kept instead.
         self._counted: dict[tuple[str, str, str], Any] = {}
         self._issued: dict[str, Any] = {}
@@ -131,9 +135,13 @@ class DecisionPipeline:
         records = self._cache.get(subject_key)
         if records is not None:
             return records
+        if not self._circuit.allow():
+            self._metrics.upstream_calls.labels(self._credit_name, "short_circuited").inc()
+            raise DependencyUnavailable("the credit source is not answering", retry_after_s=5)
         try:
             records = await self._credit.records(kind, subject_id)
         except CreditSourceError as exc:
+            self._circuit.failed()
             self._metrics.upstream_calls.labels(self._credit_name, "error").inc()
             log.warning("credit source failed", extra={"adapter": self._credit_name})
             wait = exc.retry_after_s
@@ -141,7 +149,13 @@ class DecisionPipeline:
                 "the credit source is not answering",
                 retry_after_s=max(1, math.ceil(wait)) if wait is not None else 1,
             ) from exc
+        self._circuit.succeeded()
         self._metrics.upstream_calls.labels(self._credit_name, "ok").inc()
+        # Records from domains that may not enter credit supervision are dropped
+        # when facts are built; counted here, once per fetch.
+        ignored = sum(1 for r in records if is_prohibited(r.domain, r.title))
+        if ignored:
+            self._metrics.records_dropped.inc(ignored)
         self._cache.put(subject_key, records)
         return records
 
@@ -300,6 +314,7 @@ class DecisionPipeline:
         self._t_fetch.observe(t1 - t0)
         self._t_evaluate.observe(t2 - t1)
         self._t_audit.observe(t3 - t2)
+        self._t_append.observe(t3 - t2)
         self._t_sign.observe(t4 - t3)
         label = (policy.scene, result.outcome, partner.id)
         counter = self._counted.get(label)

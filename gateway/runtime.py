@@ -33,6 +33,7 @@ from gateway.store.embedded import EmbeddedStore
 from gateway.sync import ReplicaSync
 from gateway.tokens.keys import KeyRing
 from gateway.tokens.signer import Signer
+from gateway.tokens.status_cache import StatusListCache
 from gateway.trust.client_keys import load_client_keys
 from gateway.trust.consents import ConsentService
 from gateway.trust.oauth import (
@@ -49,10 +50,10 @@ __all__ = ["Gateway", "open_store"]
 log = logging.getLogger("xinyi.gateway")
 
 
-def open_store(url: str) -> Store:
-    """The backend a store URL names."""
+def open_store(url: str, *, read_only: bool = False) -> Store:
+    """The backend a store URL names (``read_only`` matters to the embedded one)."""
     if url.startswith("sqlite:///"):
-        return EmbeddedStore(Path(url.removeprefix("sqlite://")))
+        return EmbeddedStore(Path(url.removeprefix("sqlite://")), read_only=read_only)
     if url.startswith(("redis://", "rediss://", "redis+cluster://")):
         from gateway.store.redis import RedisStore
 
@@ -61,6 +62,17 @@ def open_store(url: str) -> Store:
         f"unsupported store URL scheme {url.split('://')[0]!r}: use sqlite:///PATH, "
         "redis://HOST:PORT/DB or redis+cluster://HOST:PORT,HOST:PORT"
     )
+
+
+def _refuse_api_keys(path: Path, partners: list[Partner]) -> None:
+    """Production takes OAuth client assertions only: API keys are a development aid."""
+    allowed = [p.id for p in partners if p.allow_api_keys or p.api_key_sha256]
+    if allowed:
+        raise ConfigError(
+            f"{path}: production mode does not accept development API keys, but "
+            f"{', '.join(allowed)} allow them — fix: remove allow_api_keys and api_key_sha256 "
+            "(partners sign in with client assertions at /oauth/token)"
+        )
 
 
 @dataclass
@@ -79,7 +91,7 @@ class Gateway:
     oauth: TokenService
     tz: ZoneInfo
     restorations: RestorationStore
-    status_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
+    status_cache: StatusListCache = field(default_factory=StatusListCache)
     sync: ReplicaSync = field(init=False, repr=False)
     _today: dt.date = field(default=dt.date.min, repr=False)
     _today_at: int = field(default=-1, repr=False)
@@ -89,14 +101,27 @@ class Gateway:
         metrics = Metrics()
         policies = load_configured_policies(settings)
         partner_list = load_partners(settings.partners_file)
+        if settings.mode == "production":
+            _refuse_api_keys(settings.partners_file, partner_list)
         partners = PartnerRegistry(partner_list)
         client_keys = {p.id: load_client_keys(p) for p in partner_list}
         state = settings.state_dir
-        state.mkdir(parents=True, exist_ok=True)
+        # Keys, consents and the audit trail live here: owner only (DESIGN §6 keeps keys 0600).
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        state.chmod(0o700)
+        # A ring made now has never been published: its first keys may sign at once.
+        fresh = not (state / "keys" / "ring.json").is_file()
         keys = KeyRing.load(state / "keys", create=True)
         es256 = any(p.token_alg == "ES256" for p in partner_list)  # noqa: S105 - an algorithm
-        if es256 and keys.active("ES256") is None:
-            keys.add("ES256", activate=True)
+        if es256 and not any(k.alg == "ES256" for k in keys.entries() if k.status != "retired"):
+            # Partners already cache a JWKS without it: publish now, sign after the
+            # publish-before-use delay (DESIGN §6; the signer activates it when due).
+            key = keys.add("ES256", activate=fresh)
+            if not fresh:
+                log.warning(
+                    "ES256 key published; it signs once partners can have fetched it",
+                    extra={"kid": key.kid},
+                )
         pseudonyms = Pseudonyms.load(state / "pseudonym.key", create=True)
         credit_name = settings.credit_source.adapter
         if credit is None:

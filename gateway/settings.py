@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -145,6 +153,9 @@ class Settings(BaseSettings):
     consent_max_days: int = Field(366, ge=1, le=3660)
     status_list_ttl_seconds: int = Field(300, ge=10)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Bearer token Prometheus sends to /metrics (scrape config `authorization`);
+    # required in production, where metrics name partners and their volumes.
+    metrics_token: SecretStr | None = Field(None, min_length=16)
 
     @classmethod
     def settings_customise_sources(
@@ -165,6 +176,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "production mode loads only signed policy bundles: set policy_bundle and "
                 "policy_keys (the credit office's JWKS)"
+            )
+        if self.mode == "production" and self.metrics_token is None:
+            raise ValueError(
+                "production mode serves /metrics only to a scraper with a bearer token: "
+                "set metrics_token (e.g. XINYI_METRICS_TOKEN, 16+ characters)"
             )
         return self
 

@@ -231,3 +231,39 @@ def test_serving_keeps_the_collector_off_the_start_up_heap() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+
+
+def test_audit_verify_keys_and_serve_default_to_one_state_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: `audit verify` looked in ./.xinyi-demo while serve and keys use ./.xinyi-state."""
+    from gateway.settings import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("XINYI_STATE_DIR", raising=False)
+    monkeypatch.delenv("XINYI_KEY_PASSPHRASE", raising=False)
+    served = load_settings(None).state_dir
+    _record_decisions(served / "state.sqlite3", 2)
+    assert main(["audit", "verify"]) == 0
+    assert "intact: 2 records" in capsys.readouterr().out
+    assert main(["keys", "add"]) == 0
+    assert (served / "keys" / "ring.json").is_file()
+
+
+def test_audit_verify_reads_beside_a_running_gateway(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "state.sqlite3"
+    _record_decisions(db, 1)
+
+    import fcntl
+    import os
+
+    # The lock as a serving gateway (another process) holds it.
+    fd = os.open(tmp_path / "gateway.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        assert main(["audit", "verify", "--state-dir", str(tmp_path)]) == 0
+    finally:
+        os.close(fd)
+    assert "intact: 1 records" in capsys.readouterr().out

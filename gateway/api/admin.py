@@ -8,7 +8,14 @@ from aiohttp import web
 
 from gateway.api.http import json_response, read_json, require_object
 from gateway.api.keys import GATEWAY
-from gateway.errors import FieldError, InvalidRequest, NotFound, PolicyRefused, ProblemError
+from gateway.errors import (
+    Conflict,
+    FieldError,
+    InvalidRequest,
+    NotFound,
+    PolicyRefused,
+    ProblemError,
+)
 from gateway.store.changes import Topic
 from gateway.tokens.keys import KeyRingError, SigningKey
 from gateway.tokens.status_list import INVALID
@@ -92,7 +99,7 @@ async def add_key(request: web.Request) -> web.Response:
 
 
 def _ring_error(exc: KeyRingError) -> ProblemError:
-    return ProblemError(str(exc), code="key_state_conflict", status=409)
+    return Conflict(str(exc), code="key_state_conflict")
 
 
 @routes.post("/v1/admin/keys/{kid}/activate")

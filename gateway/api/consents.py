@@ -88,7 +88,9 @@ async def revoke_consent(request: web.Request) -> web.Response:
     consent_id = request.match_info["consent_id"]
     consent = await gw.store.get_consent(consent_id)
     # Only the platform that recorded a consent may revoke it; to others it does not exist.
-    if consent is None or (consent.created_by not in (None, caller.id)):
+    # A consent with no recorded creator (seeded outside the API) is nobody's to revoke here:
+    # any platform could otherwise withdraw a subject's consent given through another.
+    if consent is None or consent.created_by != caller.id:
         raise NotFound("no such consent")
     await gw.store.revoke_consent(consent_id, gw.now())
     return web.Response(status=204)

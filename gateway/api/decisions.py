@@ -11,8 +11,14 @@ from pydantic import ValidationError
 from gateway.api.http import json_response, raw_json_response, read_json, require_object
 from gateway.api.idempotency import abandon, begin, replayed, run_idempotent
 from gateway.api.keys import GATEWAY
-from gateway.api.schemas import DecisionBody, FeedbackBody, field_errors
-from gateway.errors import FieldError, Forbidden, InvalidRequest, NotFound
+from gateway.api.schemas import DecisionBody, field_errors
+from gateway.errors import Conflict, FieldError, Forbidden, InvalidRequest, NotFound
+from gateway.feedback import (
+    FEEDBACK_MAX_BYTES,
+    FEEDBACK_PER_DECISION,
+    FeedbackBody,
+    scene_problems,
+)
 from gateway.identifiers import InvalidIdentifier, validate_subject_id
 from gateway.pipeline import DecisionQuery
 from gateway.policy.loader import CompiledPolicy
@@ -150,8 +156,8 @@ async def get_decision(request: web.Request) -> web.Response:
 @routes.post("/v1/decisions/{decision_id}/feedback")
 async def post_feedback(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    partner, _ = await _own_decision(request)
-    data = require_object(await read_json(request))
+    partner, decision = await _own_decision(request)
+    data = require_object(await read_json(request, limit=FEEDBACK_MAX_BYTES))
     decision_id = request.match_info["decision_id"]
 
     async def record() -> web.Response:
@@ -159,15 +165,24 @@ async def post_feedback(request: web.Request) -> web.Response:
             body = FeedbackBody.model_validate(data)
         except ValidationError as exc:
             raise InvalidRequest(
-                "the feedback does not match the schema", errors=field_errors(exc)
+                "the feedback does not match the schema", errors=field_errors(exc, body=data)
             ) from None
-        await gw.store.add_feedback(
+        problems = scene_problems(body, decision)
+        if problems:
+            raise InvalidRequest("the feedback does not fit the decision", errors=problems)
+        added = await gw.store.add_feedback(
             decision_id,
             partner.id,
             body.applied,
-            body.detail,
+            body.stored(),
             gw.now().isoformat(timespec="seconds"),
+            FEEDBACK_PER_DECISION,
         )
+        if not added:
+            raise Conflict(
+                f"a decision takes at most {FEEDBACK_PER_DECISION} feedbacks",
+                code="feedback_limit",
+            )
         return json_response({"decision_id": decision_id, "status": "accepted"}, status=202)
 
     return await run_idempotent(gw, request, partner, record)

@@ -546,6 +546,7 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
                     "202": _json({"type": "object"}, "accepted"),
                     **_AUTH_ERRORS,
                     "404": _problem("no such decision for this partner"),
+                    "409": _problem("the decision already has its most feedbacks (feedback_limit)"),
                     **write_errors,
                 },
             }

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from gateway.errors import FieldError
+from gateway.feedback import FeedbackBody
 
 __all__ = [
     "ConsentBody",
@@ -44,11 +45,6 @@ class DecisionBody(_Body):
     consent_id: str | None = Field(None, max_length=128)
     staff_id: str | None = Field(None, max_length=64)
     context: dict[str, Any] = Field(default_factory=dict)
-
-
-class FeedbackBody(_Body):
-    applied: StrictBool
-    detail: dict[str, Any] = Field(default_factory=dict)
 
 
 class ConsentBody(_Body):

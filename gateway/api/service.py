@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 
 from aiohttp import web
@@ -11,7 +12,7 @@ from adapters.credit.base import CreditSourceError
 from gateway.api.http import json_response
 from gateway.api.keys import GATEWAY
 from gateway.api.openapi import build_document
-from gateway.errors import NotFound
+from gateway.errors import NotFound, Unauthenticated
 from gateway.store.base import StoreUnavailable
 from gateway.tokens.status_list import status_list_jwt
 
@@ -50,7 +51,14 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[GATEWAY].metrics.registry)
+    gw = request.app[GATEWAY]
+    token = gw.settings.metrics_token
+    if token is not None:
+        # Metrics name partners and their volumes: only the configured scraper reads them.
+        presented = gw.partners.bearer(request.headers.get("Authorization"))
+        if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
+            raise Unauthenticated("the metrics token is not valid")
+    body = generate_latest(gw.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -71,19 +79,18 @@ async def status_list(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     list_id = request.match_info["list_id"]
     ttl = gw.settings.status_list_ttl_seconds
-    cached = gw.status_cache.get(list_id)
     now = time.monotonic()
+    token = gw.status_cache.get(list_id, now)
     # Re-sign at most every few seconds: compressing 32 KiB is the costly part.
-    if cached is None or cached[0] < now:
+    if token is None:
         found = await gw.store.status_list(list_id)
         if found is None:
             raise NotFound("no such status list")
         uri = f"{gw.settings.issuer}/v1/status-lists/{list_id}"
         token = status_list_jwt(gw.signer, gw.settings.issuer, uri, found[0], ttl)
-        cached = (now + 5.0, token)
-        gw.status_cache[list_id] = cached
+        gw.status_cache.put(list_id, token, now + 5.0)
     return web.Response(
-        text=cached[1],
+        text=token,
         content_type="application/statuslist+jwt",
         headers={"Cache-Control": f"public, max-age={min(ttl, 60)}"},
     )

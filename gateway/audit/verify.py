@@ -25,7 +25,7 @@ async def verify_store(store_url: str) -> tuple[bool, str]:
     missing = _missing_database(store_url)
     if missing is not None:
         return False, f"no state database at {missing}: nothing was verified"
-    store = open_store(store_url)
+    store = open_store(store_url, read_only=True)
     await store.open()
     try:
         prev, seq, total = GENESIS, 0, 0

@@ -310,8 +310,15 @@ class Store(ABC):
 
     @abstractmethod
     async def add_feedback(
-        self, decision_id: str, partner: str, applied: bool, detail: dict[str, Any], at: str
-    ) -> None: ...
+        self,
+        decision_id: str,
+        partner: str,
+        applied: bool,
+        detail: dict[str, Any],
+        at: str,
+        limit: int,
+    ) -> bool:
+        """Keep a feedback unless the decision already has ``limit``; False when full."""
 
     @abstractmethod
     async def allocate_status(self) -> StatusRef:

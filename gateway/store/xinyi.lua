@@ -92,6 +92,17 @@ local function revoke_consent(keys, args)
   return 1
 end
 
+-- KEYS[1] a decision's feedback list; ARGV[1] the most it may hold, ARGV[2] the
+-- item. 1 when appended, 0 when the list is full (checked and appended at once).
+local function feedback(keys, args)
+  if redis.call('LLEN', keys[1]) >= tonumber(args[1]) then
+    return 0
+  end
+  redis.call('RPUSH', keys[1], args[2])
+  return 1
+end
+
 redis.register_function('xinyi_rate', rate)
+redis.register_function('xinyi_feedback', feedback)
 redis.register_function('xinyi_append', append)
 redis.register_function('xinyi_revoke_consent', revoke_consent)

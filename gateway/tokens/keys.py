@@ -208,6 +208,19 @@ class KeyRing:
         self._save()
         return self._keys[kid]
 
+    def activate_first(self, alg: Alg, now: dt.datetime | None = None) -> SigningKey | None:
+        """With no key of ``alg`` active yet, activate the oldest published one that has
+        been in the JWKS for PUBLISH_BEFORE_USE; None while none has."""
+        now = now or dt.datetime.now(dt.UTC)
+        if self.active(alg) is not None:
+            return None
+        due = [
+            k
+            for k in self.entries()
+            if k.alg == alg and k.status == "published" and now - k.created >= PUBLISH_BEFORE_USE
+        ]
+        return self.activate(due[0].kid, now=now) if due else None
+
     def retire(
         self, kid: str, *, now: dt.datetime | None = None, force: bool = False
     ) -> SigningKey:

@@ -25,7 +25,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
 
-from gateway.tokens.keys import KeyRing, SigningKey, b64url_bytes
+from gateway.errors import DependencyUnavailable
+from gateway.tokens.keys import (
+    PUBLISH_BEFORE_USE,
+    KeyRing,
+    KeyRingError,
+    SigningKey,
+    b64url_bytes,
+)
 
 __all__ = ["BENEFIT_TYP", "STATUS_LIST_TYP", "Signer"]
 
@@ -78,7 +85,25 @@ class Signer:
     def key_for(self, alg: str) -> SigningKey:
         key = self.ring.active(alg)
         if key is None:
-            raise RuntimeError(f"no active {alg} signing key")
+            key = self._first_key(alg)
+        return key
+
+    def _first_key(self, alg: str) -> SigningKey:
+        """A first key for an algorithm signs once it has been published long enough
+        (DESIGN §6): until then tokens for it cannot be issued (503, retry later)."""
+        if alg not in ("EdDSA", "ES256"):
+            raise DependencyUnavailable(f"no {alg} signing key", retry_after_s=60)
+        try:
+            key = self.ring.activate_first(alg)  # type: ignore[arg-type]
+        except (KeyRingError, OSError) as exc:
+            raise DependencyUnavailable(f"no {alg} signing key is active", 60) from exc
+        if key is None:
+            raise DependencyUnavailable(
+                f"the first {alg} signing key is published but may not sign before partners "
+                f"have had {int(PUBLISH_BEFORE_USE.total_seconds())} s to fetch the JWKS",
+                retry_after_s=60,
+            )
+        self._headers.clear()
         return key
 
     def sign(self, claims: dict[str, Any], typ: str, alg: str = "EdDSA") -> str:

@@ -140,7 +140,7 @@ async def test_feedback_is_accepted_from_the_asker_only(demo: Demo) -> None:
     subject = demo.subject("enterprise", {"loan": "granted"})
     created = await (await demo.decide(subject, "loan")).json()
     path = f"/v1/decisions/{created['decision_id']}/feedback"
-    feedback = {"applied": True, "detail": {"amount_cny": 800_000}}
+    feedback = {"applied": True, "detail": {"amount_yuan": 800_000, "term_months": 12}}
     response = await demo.client.post(path, json=feedback, headers=demo.auth("demo-bank"))
     assert response.status == 202
     assert (await response.json())["decision_id"] == created["decision_id"]

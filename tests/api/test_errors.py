@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pytest
 from aiohttp import ClientResponse
 
@@ -523,3 +524,63 @@ async def test_rate_limit_answers_429_with_retry_after(make_demo: Any) -> None:
     assert no_credentials.status == 401
     # each partner has its own bucket
     assert (await demo.decide(person(demo), "library")).status == 200
+
+
+async def test_a_consent_without_a_recorded_creator_is_no_platforms_to_revoke(
+    demo: Demo,
+) -> None:
+    """Issue 14: any platform partner could revoke a consent seeded without a creator."""
+    subject = person(demo)
+    seeded = await demo.gateway.consents.create(
+        kind="person",
+        subject_id=subject["id"],
+        partner="demo-library",
+        scenes=["library"],
+        purpose="deposit_waiver",
+        expires_at=demo.gateway.now() + dt.timedelta(days=30),
+        now=demo.gateway.now(),
+    )
+    assert seeded.created_by is None
+    platform = demo.auth("demo-platform")
+    refused = await demo.client.delete(f"/v1/consents/{seeded.consent_id}", headers=platform)
+    assert refused.status == 404
+    assert (await problem(refused))["code"] == "not_found"
+    allowed = await demo.decide(subject, "library", consent_id=seeded.consent_id)
+    assert allowed.status == 200
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"subject": {"kind": "person", "kind": "enterprise"}}',
+        b'{"purpose": "deposit_waiver", "purpose" : "other"}',
+        b'{"context": {}, "a": [{"x": 1, "x": 2}]}',
+        # escaped quotes the body does not show must not hide a repeated name
+        b'{"purpose": 1, "purpose": 2, "staff_id": "\\u0022\\u0022"}',
+        b'{"staff_id": "a", "staff\\u005fid": "b"}',
+    ],
+)
+async def test_a_member_named_twice_is_refused(demo: Demo, raw: bytes) -> None:
+    """Issue 14: duplicate names were accepted silently (the last one won)."""
+    response = await post_raw(demo, "library", io.BytesIO(raw))
+    assert response.status == 422
+    body = await problem(response)
+    assert body["code"] == "invalid_request"
+    assert "appears twice" in body["errors"][0]["message"]
+
+
+async def test_a_string_holding_a_name_end_is_not_a_duplicate(demo: Demo) -> None:
+    subject = person(demo)
+    body = demo.body(subject, "library") | {"staff_id": 'staff "x": 1'}
+    response = await post_raw(demo, "library", io.BytesIO(orjson.dumps(body)))
+    assert response.status == 200
+
+
+@pytest.mark.parametrize("depth", [300, 1000, 2000])
+async def test_deep_nesting_is_a_4xx_not_a_500(demo: Demo, depth: int) -> None:
+    """JSON, however deep, is checked against the schema (422); past orjson's parsing
+    depth (1024) it is not read as JSON at all (400)."""
+    raw = b'{"a":' * depth + b"1" + b"}" * depth
+    response = await post_raw(demo, "library", io.BytesIO(raw))
+    assert response.status == (422 if depth <= 1024 else 400)
+    assert (await problem(response))["code"] == "invalid_request"

@@ -200,12 +200,30 @@ async def test_access_tokens_expire(store: Store) -> None:
     assert await store.get_access_token("digest-missing") is None
 
 
-async def test_feedback_is_accepted(store: Store) -> None:
+async def test_feedback_is_kept_up_to_the_per_decision_limit(store: Store) -> None:
+    write, other = _write(1), _write(2)
+    await store.record_decision(write)
+    await store.record_decision(other)
+    at = NOW.isoformat()
+    for _ in range(3):
+        assert await store.add_feedback(
+            write.decision_id, "demo-bank", True, {"amount_yuan": 1000}, at, limit=3
+        )
+    assert not await store.add_feedback(write.decision_id, "demo-bank", False, {}, at, limit=3)
+    # The limit is per decision.
+    assert await store.add_feedback(other.decision_id, "demo-bank", True, {}, at, limit=3)
+
+
+async def test_the_feedback_limit_holds_under_concurrent_feedback(store: Store) -> None:
     write = _write(1)
     await store.record_decision(write)
-    await store.add_feedback(
-        write.decision_id, "demo-bank", True, {"amount": 1000}, NOW.isoformat()
+    results = await asyncio.gather(
+        *(
+            store.add_feedback(write.decision_id, "demo-bank", True, {}, NOW.isoformat(), limit=5)
+            for _ in range(20)
+        )
     )
+    assert results.count(True) == 5
 
 
 async def test_a_decisions_idempotency_key_is_written_with_it(store: Store) -> None:

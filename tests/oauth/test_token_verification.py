@@ -288,6 +288,7 @@ async def test_key_rotation_then_emergency_retirement(oauth_demo: OAuthDemo) -> 
     early = await _admin(demo, f"/v1/admin/keys/{new_kid}/activate", admin)
     assert early.status == 409
     assert (await early.json())["code"] == "key_state_conflict"
+    assert (await early.json())["title"] == "Conflict"
     forced = await _admin(demo, f"/v1/admin/keys/{new_kid}/activate", admin, force=True)
     assert forced.status == 200, await forced.text()
     assert (await forced.json())["status"] == "active"

@@ -8,12 +8,15 @@ signed bundle, production mode. ``office`` is a credit-office signing key pair.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jwt
+import orjson
 import pytest
 import yaml
 from aiohttp import ClientResponse, web
@@ -98,7 +101,9 @@ class Served:
         return await self.client.post("/v1/admin/policies/reload", headers=self.auth(partner))
 
     async def metrics(self) -> str:
-        response = await self.client.get("/metrics")
+        token = self.gateway.settings.metrics_token
+        headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+        response = await self.client.get("/metrics", headers=headers)
         assert response.status == 200
         return await response.text()
 
@@ -124,6 +129,38 @@ class Served:
 
 Serve = Callable[..., Awaitable[Served]]
 
+METRICS_TOKEN = "metrics-" + "t" * 24
+
+
+async def access_token(
+    client: TestClient[web.Request, web.Application], issuer: str, partner_id: str, key_file: Path
+) -> str:
+    """An access token from /oauth/token for a client assertion signed with the partner's key."""
+    jwk = orjson.loads(key_file.read_bytes())  # noqa: ASYNC240 - a small local file
+    now = int(time.time())
+    claims = {
+        "iss": partner_id,
+        "sub": partner_id,
+        "aud": issuer,
+        "iat": now,
+        "exp": now + 60,
+        "jti": secrets.token_urlsafe(16),
+    }
+    assertion = jwt.encode(
+        claims, jwt.PyJWK(jwk).key, algorithm="EdDSA", headers={"kid": jwk["kid"]}
+    )
+    response = await client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+    )
+    assert response.status == 200, await response.text()
+    token: str = (await response.json())["access_token"]
+    return token
+
 
 @pytest.fixture
 async def serve(tmp_path: Path, aiohttp_client: Any) -> Serve:
@@ -141,6 +178,17 @@ async def serve(tmp_path: Path, aiohttp_client: Any) -> Serve:
         made += 1
         state_dir = tmp_path / f"state-{made}"
         setup = prepare_demo(state_dir, dt.datetime.now(dt.UTC).date())
+        production = overrides.get("mode") == "production"
+        if production:
+            # Production takes no API keys: partners sign in with client assertions.
+            overrides.setdefault("metrics_token", METRICS_TOKEN)
+            data = yaml.safe_load(setup.partners_file.read_text(encoding="utf-8"))
+            for entry in data["partners"]:
+                entry.pop("allow_api_keys", None)
+                entry.pop("api_key_sha256", None)
+            setup.partners_file.write_text(
+                yaml.safe_dump(data, allow_unicode=True), encoding="utf-8"
+            )
         if extra_partners:
             data = yaml.safe_load(setup.partners_file.read_text(encoding="utf-8"))
             for key, entry in extra_partners.items():
@@ -156,6 +204,12 @@ async def serve(tmp_path: Path, aiohttp_client: Any) -> Serve:
         gateway = app[GATEWAY]
         await seed_consents(setup, gateway.consents.create, gateway.now())
         client = await aiohttp_client(app)
+        if production:
+            # Served.auth then sends each partner's OAuth access token.
+            for partner_id, key_file in setup.client_keys.items():
+                setup.api_keys[partner_id] = await access_token(
+                    client, settings.issuer, partner_id, key_file
+                )
         return Served(client, gateway, setup)
 
     return start

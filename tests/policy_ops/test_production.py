@@ -18,7 +18,7 @@ from gateway.policy.loader import PolicyLoadError, load_policy_dir
 from gateway.resources import shipped
 from gateway.settings import ConfigError, load_settings
 from tests.policy_ops._kit import LIBRARY_RULE_600, copy_policies, replace_once, sample
-from tests.policy_ops.conftest import Office, Serve, make_office
+from tests.policy_ops.conftest import METRICS_TOKEN, Office, Serve, make_office
 
 SCORE_650 = "person, credit score 650"
 
@@ -52,7 +52,13 @@ def test_production_ignores_a_policy_directory(bundle: Path, office: Office) -> 
     with pytest.raises(ConfigError):
         load_settings(None, {"mode": "production", "policy_dir": shipped("policies")})
     settings = load_settings(
-        None, {"mode": "production", "policy_bundle": bundle, "policy_keys": office.jwks}
+        None,
+        {
+            "mode": "production",
+            "policy_bundle": bundle,
+            "policy_keys": office.jwks,
+            "metrics_token": METRICS_TOKEN,
+        },
     )
     assert settings.policy_bundle == bundle
 
@@ -120,7 +126,8 @@ def test_serve_exits_1_on_an_unsigned_bundle_without_listening(
         "mode: production\n"
         f"state_dir: {tmp_path / 'state'}\n"
         f"policy_bundle: {bundle.name}\n"
-        f"policy_keys: {office.jwks}\n",
+        f"policy_keys: {office.jwks}\n"
+        f"metrics_token: {METRICS_TOKEN}\n",
         encoding="utf-8",
     )
     code = main(["serve", "--config", str(config), "--port", "1", "--no-access-log"])
@@ -190,3 +197,40 @@ async def test_reload_refuses_a_missing_bundle_and_keeps_serving(
     assert "not a readable policy bundle" in reasons[0]
     assert served.gateway.policies.hash == old
     assert (await served.decide("library", served.subject(SCORE_650))).status == 200
+
+
+def test_production_without_a_metrics_token_is_a_configuration_error(
+    bundle: Path, office: Office
+) -> None:
+    with pytest.raises(ConfigError, match="metrics_token"):
+        load_settings(
+            None, {"mode": "production", "policy_bundle": bundle, "policy_keys": office.jwks}
+        )
+
+
+async def test_production_metrics_need_the_scrapers_token(
+    serve: Serve, bundle: Path, office: Office
+) -> None:
+    sign_bundle(bundle, office.private_pem)
+    served = await serve(mode="production", policy_bundle=bundle, policy_keys=office.jwks)
+    anonymous = await served.client.get("/metrics")
+    assert anonymous.status == 401
+    assert anonymous.content_type == "application/problem+json"
+    wrong = await served.client.get("/metrics", headers={"Authorization": "Bearer " + "x" * 32})
+    assert wrong.status == 401
+    # A partner's own access token is not the scraper's.
+    assert (await served.client.get("/metrics", headers=served.auth("demo-bank"))).status == 401
+    assert "xinyi_decisions_total" in await served.metrics()
+
+
+async def test_production_refuses_to_start_with_development_api_keys(
+    serve: Serve, bundle: Path, office: Office
+) -> None:
+    sign_bundle(bundle, office.private_pem)
+    with pytest.raises(ConfigError, match="does not accept development API keys"):
+        await serve(
+            mode="production",
+            policy_bundle=bundle,
+            policy_keys=office.jwks,
+            extra_partners={"dev-key-" + "k" * 32: {"id": "dev-bank", "kind": "bank"}},
+        )

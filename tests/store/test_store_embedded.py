@@ -480,7 +480,10 @@ async def test_claim_once_survives_reopen(store: EmbeddedStore, db: Path) -> Non
 
 
 async def test_feedback_is_stored(store: EmbeddedStore, db: Path) -> None:
-    await store.add_feedback("d1", "demo-bank", True, {"note": "ok"}, "2025-06-01T00:00:00Z")
+    added = await store.add_feedback(
+        "d1", "demo-bank", True, {"note": "ok"}, "2025-06-01T00:00:00Z", limit=10
+    )
+    assert added is True
     with sqlite3.connect(db) as conn:
         row = conn.execute("SELECT decision_id, partner, applied, detail FROM feedback").fetchone()
     assert row == ("d1", "demo-bank", 1, '{"note":"ok"}')

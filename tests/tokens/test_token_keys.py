@@ -224,3 +224,68 @@ def test_a_new_ring_drops_what_the_signer_derived_from_the_old_one(tmp_path: Pat
     signer.ring = KeyRing.load(tmp_path / "b")
     signing_input, _, signature = signer.sign({"n": 1}, "benefit+jwt").rpartition(".")
     other.public_key().verify(base64.urlsafe_b64decode(signature + "=="), signing_input.encode())
+
+
+def test_a_first_es256_key_on_a_published_ring_waits_before_it_signs(tmp_path: Path) -> None:
+    """Issue 14: partners already cache a JWKS without it, so it is published first."""
+    from gateway.errors import DependencyUnavailable
+    from gateway.tokens.keys import PUBLISH_BEFORE_USE
+
+    ring = KeyRing.load(tmp_path, create=True)  # a deployment already serving EdDSA
+    published = ring.add("ES256")
+    signer = Signer(ring)
+    with pytest.raises(DependencyUnavailable, match="may not sign before"):
+        signer.key_for("ES256")
+    assert ring.active("ES256") is None
+    assert published.kid in {k["kid"] for k in ring.jwks()["keys"]}
+
+    later = published.created + PUBLISH_BEFORE_USE
+    assert ring.activate_first("ES256", now=later - dt.timedelta(seconds=1)) is None
+    active = ring.activate_first("ES256", now=later)
+    assert active is not None
+    assert active.kid == published.kid
+    assert signer.key_for("ES256").kid == published.kid
+    # Saved: a restart finds it active.
+    assert KeyRing.load(tmp_path).active("ES256") is not None
+
+
+async def test_the_gateway_publishes_an_es256_key_for_a_new_es256_partner(
+    tmp_path: Path,
+) -> None:
+    import yaml
+
+    from gateway.demo import prepare_demo
+    from gateway.runtime import Gateway
+    from gateway.settings import load_settings
+
+    setup = prepare_demo(tmp_path / "state", dt.date.today())
+    settings = load_settings(None, setup.settings_overrides())
+    first = await Gateway.open(settings)  # EdDSA only: its JWKS goes out to partners
+    await first.close()
+    data = yaml.safe_load(setup.partners_file.read_text(encoding="utf-8"))
+    data["partners"][0]["token_alg"] = "ES256"
+    setup.partners_file.write_text(yaml.safe_dump(data), encoding="utf-8")
+    again = await Gateway.open(settings)
+    try:
+        es256 = [k for k in again.keys.entries() if k.alg == "ES256"]
+        assert [k.status for k in es256] == ["published"]
+    finally:
+        await again.close()
+
+
+async def test_a_fresh_gateway_may_sign_es256_at_once(tmp_path: Path) -> None:
+    import yaml
+
+    from gateway.demo import prepare_demo
+    from gateway.runtime import Gateway
+    from gateway.settings import load_settings
+
+    setup = prepare_demo(tmp_path / "state", dt.date.today())
+    data = yaml.safe_load(setup.partners_file.read_text(encoding="utf-8"))
+    data["partners"][0]["token_alg"] = "ES256"
+    setup.partners_file.write_text(yaml.safe_dump(data), encoding="utf-8")
+    gateway = await Gateway.open(load_settings(None, setup.settings_overrides()))
+    try:
+        assert gateway.keys.active("ES256") is not None
+    finally:
+        await gateway.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import secrets
 import sqlite3
 import time
@@ -37,10 +38,13 @@ from gateway.store.base import (
     consent_to_json,
 )
 from gateway.store.batching import GroupCommit
+from gateway.store.embedded.lock import StateLock, lock_state_dir
 
 __all__ = ["STATUS_LIST_SIZE", "EmbeddedStore"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("xinyi.store")
 
 # Entries per status list: the IETF draft's privacy advice is a large list, so
 # one token's index says nothing about who holds it.
@@ -70,6 +74,7 @@ CREATE TABLE IF NOT EXISTS feedback (
     detail TEXT NOT NULL,
     at TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS feedback_by_decision ON feedback (decision_id);
 CREATE TABLE IF NOT EXISTS consents (
     consent_id TEXT PRIMARY KEY,
     body TEXT NOT NULL
@@ -91,6 +96,10 @@ CREATE TABLE IF NOT EXISTS idempotency (
 CREATE TABLE IF NOT EXISTS replay (
     key TEXT PRIMARY KEY,
     expires REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS health (
+    id INTEGER PRIMARY KEY,
+    checked REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS status_entries (
     list_id TEXT NOT NULL,
@@ -120,19 +129,25 @@ class _StatusList:
 
 
 class EmbeddedStore(Store):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self._path = path
+        # Read only (``audit verify``): no lock, no writer, so it may run beside the gateway.
+        self._read_only = read_only
         self._writer: ThreadPoolExecutor | None = None
         self._wconn: sqlite3.Connection | None = None
         self._rconn: sqlite3.Connection | None = None
         self._commit: GroupCommit[DecisionWrite] | None = None
         self._last_seq = 0
         self._last_hash = GENESIS
+        self._committed_seq = 0  # the chain head as the writer thread last committed it
         self._consents: dict[str, Consent] = {}
         self._tat: dict[str, float] = {}
         self._lists: dict[str, _StatusList] = {}
         self._current_list = ""
         self._access: dict[str, AccessToken] = {}
+        self._lock: StateLock | None = None
+        # Why the last write failed, until one succeeds: readiness reports it.
+        self._write_failure: str | None = None
 
     @property
     def path(self) -> Path:
@@ -141,7 +156,20 @@ class EmbeddedStore(Store):
 
     # -- life cycle -------------------------------------------------------------
     async def open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        if self._read_only:
+            self._rconn = sqlite3.connect(
+                f"{self._path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
+            return
+        # Single writer by design: a second process on this state refuses to start.
+        self._lock = lock_state_dir(self._path.parent)
+        try:
+            await self._open()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _open(self) -> None:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xinyi-sqlite")
         await self._in_writer(self._open_writer)
         self._rconn = sqlite3.connect(self._path, check_same_thread=False)
@@ -154,6 +182,7 @@ class EmbeddedStore(Store):
         ).fetchone()
         if row:
             self._last_seq, self._last_hash = int(row[0]), str(row[1])
+        self._committed_seq = self._last_seq
         # A token's status index is in its row; status_entries holds only the
         # entries set to something other than VALID (older state files also
         # hold VALID rows, which are harmless).
@@ -179,6 +208,11 @@ class EmbeddedStore(Store):
         conn.executescript(_SCHEMA)
         conn.execute("PRAGMA synchronous = FULL")
         self._wconn = conn
+        # The state holds consents and the audit trail: owner only, like the keys.
+        for suffix in ("", "-wal", "-shm"):
+            path = Path(f"{self._path}{suffix}")
+            if path.exists():
+                path.chmod(0o600)
 
     async def close(self) -> None:
         if self._commit is not None:
@@ -191,22 +225,54 @@ class EmbeddedStore(Store):
         if self._rconn is not None:
             self._rconn.close()
             self._rconn = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     async def check(self) -> None:
+        """Readable, writable, and the audit chain's head is this process's.
+
+        A decision is answered only once its audit record is durable, so a store
+        that cannot append is not ready, whatever a read says.
+        """
         if self._rconn is None:
             raise StoreUnavailable("the embedded store is not open")
         try:
             self._rconn.execute("SELECT 1").fetchone()
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"state database is not readable: {exc}") from exc
+        try:
+            await self._in_writer(self._probe)
+        except StoreUnavailable:
+            raise StoreUnavailable(
+                f"the audit log cannot be written: {self._write_failure}"
+            ) from None
+
+    def _probe(self) -> None:
+        """On the writer thread: the chain head is ours, and a durable write goes through."""
+        conn = self._wconn
+        assert conn is not None
+        (head,) = conn.execute("SELECT coalesce(max(seq), 0) FROM audit").fetchone()
+        if head != self._committed_seq:
+            raise sqlite3.IntegrityError("the audit log was appended to by another process")
+        self._transaction([("INSERT OR REPLACE INTO health VALUES (1, ?)", (time.time(),))])
+
+    def _write_failed(self, cause: str) -> None:
+        # Logged once per failure spell, not once per refused decision.
+        if self._write_failure is None:
+            log.error("state database cannot be written", extra={"error": cause})
+        self._write_failure = cause
 
     async def _in_writer(self, fn: Any, *args: Any) -> Any:
         if self._writer is None:
             raise StoreUnavailable("the embedded store is not open")
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
+            result = await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
         except sqlite3.Error as exc:
+            self._write_failed(f"{type(exc).__name__}: {exc}")
             raise StoreUnavailable(f"state database write failed: {exc}") from exc
+        self._write_failure = None
+        return result
 
     def _transaction(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
         conn = self._wconn
@@ -232,6 +298,10 @@ class EmbeddedStore(Store):
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _append(self, head: int, tables: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+        self._batch(tables)
+        self._committed_seq = head
 
     # -- for concept modules (gateway/store/embedded/<concept>.py) -------------------
     # Each concept keeps its own tables but shares this store's single writer, so
@@ -356,7 +426,8 @@ class EmbeddedStore(Store):
             prev = digest
         # One executemany per table: the writer thread holds the GIL for less time.
         await self._in_writer(
-            self._batch,
+            self._append,
+            seq,
             [
                 ("INSERT INTO audit VALUES (?, ?, ?, ?)", audit),
                 ("INSERT INTO decisions VALUES (?, ?, ?)", decisions),
@@ -376,18 +447,32 @@ class EmbeddedStore(Store):
         return (str(row[0]), orjson.loads(row[1])) if row else None
 
     async def add_feedback(
-        self, decision_id: str, partner: str, applied: bool, detail: dict[str, Any], at: str
-    ) -> None:
-        await self._in_writer(
-            self._transaction,
-            [
-                (
-                    "INSERT INTO feedback (decision_id, partner, applied, detail, at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (decision_id, partner, int(applied), orjson.dumps(detail).decode(), at),
-                )
-            ],
-        )
+        self,
+        decision_id: str,
+        partner: str,
+        applied: bool,
+        detail: dict[str, Any],
+        at: str,
+        limit: int,
+    ) -> bool:
+        row = (decision_id, partner, int(applied), orjson.dumps(detail).decode(), at)
+
+        def add(conn: sqlite3.Connection) -> bool:
+            # Counted and inserted in one write transaction: the limit holds under races.
+            (count,) = conn.execute(
+                "SELECT count(*) FROM feedback WHERE decision_id = ?", (decision_id,)
+            ).fetchone()
+            if count >= limit:
+                return False
+            conn.execute(
+                "INSERT INTO feedback (decision_id, partner, applied, detail, at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                row,
+            )
+            return True
+
+        added: bool = await self.in_writer(add)
+        return added
 
     # -- token status lists ---------------------------------------------------------
     async def allocate_status(self) -> StatusRef:

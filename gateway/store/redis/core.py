@@ -117,7 +117,6 @@ class RedisStore(Store):
         self._k_head = f"{tag}:head"
         self._k_log = f"{tag}:log"
         self._k_lists = f"{tag}:lists"
-        self._k_feedback = f"{tag}:fb"
         self._tag = tag
         # Each replica hands out indexes from lists of its own, so allocation
         # needs no round trip; the bits themselves live in Redis.
@@ -174,7 +173,12 @@ class RedisStore(Store):
             self._client = None
 
     async def check(self) -> None:
-        await self._run("PING")
+        """Redis answers and takes writes: a read-only replica, a full memory or a
+        failing disk (MISCONF) would refuse every decision's audit append."""
+        try:
+            await self._run("SET", f"{self._tag}:health", int(time.time()), "PX", 60_000)
+        except rex.ResponseError as exc:
+            raise StoreUnavailable(f"the audit log cannot be written: {exc}") from exc
 
     async def _run(self, *command: Any) -> Any:
         if self._pipe is None:
@@ -305,16 +309,19 @@ class RedisStore(Store):
         return str(data["partner"]), data["body"]
 
     async def add_feedback(
-        self, decision_id: str, partner: str, applied: bool, detail: dict[str, Any], at: str
-    ) -> None:
-        item = {
-            "decision_id": decision_id,
-            "partner": partner,
-            "applied": applied,
-            "detail": detail,
-            "at": at,
-        }
-        await self._run("RPUSH", self._k_feedback, orjson.dumps(item))
+        self,
+        decision_id: str,
+        partner: str,
+        applied: bool,
+        detail: dict[str, Any],
+        at: str,
+        limit: int,
+    ) -> bool:
+        item = {"partner": partner, "applied": applied, "detail": detail, "at": at}
+        added = await self._fcall(
+            "xinyi_feedback", [self._k("fb", decision_id)], [limit, orjson.dumps(item)]
+        )
+        return bool(added)
 
     async def audit_records(self, after_seq: int, limit: int) -> list[AuditRecord]:
         rows = await self._run("LRANGE", self._k_log, after_seq, after_seq + limit - 1)
