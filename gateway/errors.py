@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "Conflict",
     "DependencyUnavailable",
     "FieldError",
     "Forbidden",
@@ -106,6 +107,14 @@ class NotFound(ProblemError):
     status = 404
     code = "not_found"
     title = "Not found"
+
+
+class Conflict(ProblemError):
+    """The resource's state does not allow the change (e.g. a closed commitment)."""
+
+    status = 409
+    code = "conflict"
+    title = "Conflict"
 
 
 class PolicyRefused(ProblemError):

@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from adapters.credit.base import CreditSource, CreditSourceError, SubjectKind
+from adapters.credit.base import CreditRecord, CreditSource, CreditSourceError, SubjectKind
+from gateway.commitments.models import BREACH_RECORD_TYPE
 from gateway.errors import DependencyUnavailable
 from gateway.facts.cache import RecordCache
 from gateway.ids import ordered_id
@@ -76,8 +78,12 @@ class DecisionPipeline:
         pseudonyms: Pseudonyms,
         consents: ConsentService,
         metrics: Metrics,
+        breach_records: Callable[[str, dt.date], Awaitable[list[CreditRecord]]] | None = None,
     ) -> None:
         self._issuer = issuer
+        # The gateway's own commitment register: breaches withhold incentives
+        # (policies read them as `commitment_breached` records).
+        self._breach_records = breach_records
         self._credit = credit
         self._credit_name = credit_name
         self._cache = cache
@@ -166,6 +172,9 @@ class DecisionPipeline:
 
         t0 = time.perf_counter()
         records = await self._records(query.kind, query.subject_id)
+        if self._breach_records is not None and compiled.plan.reads_type(BREACH_RECORD_TYPE):
+            subject_key = subject_key or self._pseudonyms.internal(query.kind, query.subject_id)
+            records = await self._with_breaches(records, subject_key, today)
         t1 = time.perf_counter()
         facts = compiled.plan.build(records, query.context, today)
         result = compiled.evaluate(facts)
@@ -276,6 +285,18 @@ class DecisionPipeline:
         counter.inc()
         return response
 
+    async def _with_breaches(
+        self, records: Sequence[CreditRecord], subject_key: str, today: dt.date
+    ) -> Sequence[CreditRecord]:
+        assert self._breach_records is not None
+        try:
+            breaches = await self._breach_records(subject_key, today)
+        except StoreUnavailable as exc:
+            raise DependencyUnavailable("the commitment register is not answering") from exc
+        # The cached sequence stays as it is when there is nothing to add, so the
+        # fact plan's memo still recognises it.
+        return [*records, *breaches] if breaches else records
+
     async def recheck_tokens(
         self, kind: SubjectKind, subject_id: str, policies: PolicySet, today: dt.date
     ) -> tuple[int, int]:
@@ -292,6 +313,8 @@ class DecisionPipeline:
         if not live:
             return 0, 0
         records = await self._records(kind, subject_id)
+        if self._breach_records is not None:
+            records = await self._with_breaches(records, live[0].subject_key, today)
         revoked = 0
         for token in live:
             if await self._store.token_status(token.status) != VALID:

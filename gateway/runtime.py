@@ -16,15 +16,20 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from adapters.credit.base import AdapterContext, CreditSource
+from gateway.commitments.backend import commitment_store
+from gateway.commitments.service import CommitmentService
 from gateway.errors import Forbidden, RateLimited, Unauthenticated
 from gateway.facts.cache import RecordCache
 from gateway.metrics import Metrics
+from gateway.outbox.backend import outbox_store
+from gateway.outbox.dispatcher import Dispatcher, build_adapters
+from gateway.outbox.events import Events
 from gateway.pipeline import DecisionPipeline
 from gateway.plugins import load_credit_source_class
 from gateway.policy.bundle import BundleError
 from gateway.policy.loader import PolicyLoadError, PolicySet
 from gateway.policy.source import load_configured_policies
-from gateway.settings import Partner, Settings, load_partners
+from gateway.settings import ConfigError, Partner, Settings, load_partners
 from gateway.store.base import Store
 from gateway.store.embedded import EmbeddedStore
 from gateway.tokens.keys import KeyRing
@@ -74,6 +79,9 @@ class Gateway:
     pipeline: DecisionPipeline
     oauth: TokenService
     tz: ZoneInfo
+    events: Events
+    dispatcher: Dispatcher
+    commitments: CommitmentService
     status_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
     _today: dt.date = field(default=dt.date.min, repr=False)
     _today_at: int = field(default=-1, repr=False)
@@ -101,8 +109,21 @@ class Gateway:
             )
         else:
             credit_name = type(credit).__name__
+        try:
+            adapters = build_adapters(partner_list, settings)
+        except ValueError as exc:
+            raise ConfigError(f"{settings.partners_file}: {exc}") from None
         store = open_store(settings.store_url)
         await store.open()
+        outbox = outbox_store(store)
+        await outbox.open()
+        dispatcher = Dispatcher(outbox, adapters, settings.outbox, metrics)
+        events = Events(partner_list, outbox, dispatcher.wake)
+        commitments_store = commitment_store(store)
+        await commitments_store.open()
+        commitments = CommitmentService(
+            commitments_store, events, store, pseudonyms, metrics, settings.commitments
+        )
         signer = Signer(keys)
         consents = ConsentService(store, pseudonyms, settings.consent_max_days)
         pipeline = DecisionPipeline(
@@ -115,6 +136,7 @@ class Gateway:
             pseudonyms=pseudonyms,
             consents=consents,
             metrics=metrics,
+            breach_records=commitments.breach_records,
         )
         log.info(
             "gateway ready",
@@ -143,9 +165,13 @@ class Gateway:
                 store=store,
             ),
             tz=ZoneInfo(settings.timezone),
+            events=events,
+            dispatcher=dispatcher,
+            commitments=commitments,
         )
 
     async def close(self) -> None:
+        await self.dispatcher.close()
         await self.store.close()
         await self.credit.close()
 

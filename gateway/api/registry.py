@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gateway.api import admin, consents, decisions, events, oauth, service, tokens
+from gateway.api import (
+    admin,
+    commitments,
+    consents,
+    decisions,
+    events,
+    oauth,
+    service,
+    tokens,
+)
 
 __all__ = ["MODULES"]
 
@@ -20,4 +29,5 @@ MODULES: tuple[ModuleType, ...] = (
     oauth,
     tokens,
     events,
+    commitments,
 )
