@@ -8,6 +8,7 @@ xinyi-gateway policy bundle build [--dir DIR] --out FILE | sign FILE --key PEM
                           | verify FILE --keys JWKS | keygen --key PEM --jwks JWKS
 xinyi-gateway keys list|add [--alg EdDSA|ES256]|activate KID|retire KID [--state-dir DIR]
 xinyi-gateway audit verify [--state-dir DIR | --store URL]
+xinyi-gateway outbox list [--dead] | retry (ITEM_ID | --all-dead) [--state-dir DIR | --store URL]
 """
 
 from __future__ import annotations
@@ -394,6 +395,10 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--state-dir")
     verify.add_argument("--store")
     verify.set_defaults(run=_audit_verify)
+
+    from gateway.outbox.cli import add_outbox_commands
+
+    add_outbox_commands(sub)
     return parser
 
 
