@@ -79,7 +79,10 @@ class DecisionPipeline:
         consents: ConsentService,
         metrics: Metrics,
         breach_records: Callable[[str, dt.date], Awaitable[list[CreditRecord]]] | None = None,
+        on_revoke: Callable[[IssuedToken, str], Awaitable[None]] | None = None,
     ) -> None:
+        # Tells the token's audience of a revocation (gateway.trust.revocation).
+        self._on_revoke = on_revoke
         self._issuer = issuer
         # The gateway's own commitment register: breaches withhold incentives
         # (policies read them as `commitment_breached` records).
@@ -328,6 +331,8 @@ class DecisionPipeline:
             if not justified:
                 await self._store.set_status(token.status, INVALID)
                 self._metrics.tokens_revoked.labels("credit_event").inc()
+                if self._on_revoke is not None:
+                    await self._on_revoke(token, "credit_event")
                 revoked += 1
         if revoked:
             log.info("tokens revoked after a credit event", extra={"revoked": revoked})

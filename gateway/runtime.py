@@ -44,6 +44,7 @@ from gateway.trust.oauth import (
 )
 from gateway.trust.partners import PartnerRegistry
 from gateway.trust.pseudonyms import Pseudonyms
+from gateway.trust.revocation import Revocations
 
 __all__ = ["Gateway", "open_store"]
 
@@ -82,6 +83,7 @@ class Gateway:
     events: Events
     dispatcher: Dispatcher
     commitments: CommitmentService
+    revocations: Revocations
     status_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
     _today: dt.date = field(default=dt.date.min, repr=False)
     _today_at: int = field(default=-1, repr=False)
@@ -124,6 +126,7 @@ class Gateway:
         commitments = CommitmentService(
             commitments_store, events, store, pseudonyms, metrics, settings.commitments
         )
+        revocations = Revocations(store, events, metrics)
         signer = Signer(keys)
         consents = ConsentService(store, pseudonyms, settings.consent_max_days)
         pipeline = DecisionPipeline(
@@ -137,6 +140,7 @@ class Gateway:
             consents=consents,
             metrics=metrics,
             breach_records=commitments.breach_records,
+            on_revoke=revocations.announce,
         )
         log.info(
             "gateway ready",
@@ -168,6 +172,7 @@ class Gateway:
             events=events,
             dispatcher=dispatcher,
             commitments=commitments,
+            revocations=revocations,
         )
 
     async def close(self) -> None:

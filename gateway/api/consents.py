@@ -90,5 +90,9 @@ async def revoke_consent(request: web.Request) -> web.Response:
     # Only the platform that recorded a consent may revoke it; to others it does not exist.
     if consent is None or (consent.created_by not in (None, caller.id)):
         raise NotFound("no such consent")
-    await gw.store.revoke_consent(consent_id, gw.now())
+    now = gw.now()
+    await gw.store.revoke_consent(consent_id, now)
+    # The live tokens issued under it go too, and the partner hears of both.
+    if await gw.revocations.consent_revoked(consent, now):
+        gw.status_cache.clear()  # publish the new bits now, not after the re-sign interval
     return web.Response(status=204)

@@ -37,7 +37,7 @@ class EventDemo:
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    async with running_receiver(["/hall", "/platform/events"]) as r:
+    async with running_receiver(["/hall", "/platform/events", "/library"]) as r:
         yield r
 
 

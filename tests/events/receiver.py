@@ -99,6 +99,8 @@ def configure_deliveries(partners_file: Path, receiver: Receiver, hall: str, pla
     (directory / "platform.whsec").write_text(
         receiver.secrets["/platform/events"], encoding="utf-8"
     )
+    if "/library" in receiver.secrets:
+        (directory / "library.whsec").write_text(receiver.secrets["/library"], encoding="utf-8")
     data = yaml.safe_load(partners_file.read_text(encoding="utf-8"))
     kinds = ["commitment_breached", "commitment_fulfilled", "token_revoked", "consent_revoked"]
     for partner in data["partners"]:
@@ -108,6 +110,14 @@ def configure_deliveries(partners_file: Path, receiver: Receiver, hall: str, pla
                     "adapter": "webhook",
                     "events": kinds,
                     "options": {"url": receiver.url + "/hall", "secret_file": "hall.whsec"},
+                }
+            ]
+        elif partner["id"] == "demo-library" and "/library" in receiver.secrets:
+            partner["deliveries"] = [
+                {
+                    "adapter": "webhook",
+                    "events": ["token_revoked", "consent_revoked"],
+                    "options": {"url": receiver.url + "/library", "secret_file": "library.whsec"},
                 }
             ]
         elif partner["id"] == platform:

@@ -143,7 +143,7 @@ def test_a_bad_delivery_names_partner_and_option_never_the_secret(tmp_path: Path
         }
     )
     settings = Settings(state_dir=tmp_path, partners_file=tmp_path / "partners.yaml")
-    with pytest.raises(ValueError, match="partner 'hall-x', delivery 'webhook'.*secret"):
+    with pytest.raises(ValueError, match=r"partner 'hall-x', delivery 'webhook'.*secret"):
         build_adapters([partner], settings)
     secret_file = tmp_path / "weak.whsec"
     secret_file.write_text("whsec_c2hvcnQ=", encoding="utf-8")

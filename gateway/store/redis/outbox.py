@@ -75,7 +75,9 @@ class RedisOutbox(OutboxStore):
         key = self.k_due if state == "pending" else self.k_dead
         raw = await self._store.run("ZRANGE", key, 0, limit - 1, "WITHSCORES")
         # Pairs, or a flat member/score list, depending on the client's parsing.
-        flat = [x for pair in raw for x in pair] if raw and isinstance(raw[0], list | tuple) else raw
+        flat = (
+            [x for pair in raw for x in pair] if raw and isinstance(raw[0], list | tuple) else raw
+        )
         pairs = [(flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
         if not pairs:
             return []

@@ -1,0 +1,48 @@
+"""Revocation reaches partners: a revoked consent takes its live tokens along, and
+the partner's webhook hears ``consent_revoked`` and ``token_revoked``."""
+
+from __future__ import annotations
+
+from tests.events.conftest import PLATFORM, EventDemo
+from tests.events.receiver import eventually
+
+
+async def test_revoking_a_consent_revokes_its_tokens_and_tells_the_partner(
+    events_demo: EventDemo,
+) -> None:
+    demo, receiver = events_demo.demo, events_demo.receiver
+    person = demo.subject("person", {"library": "granted"})
+    granted = await (await demo.decide(person, "library")).json()
+    assert granted["outcome"] == "granted"
+    library = demo.asker("library")
+    introspect = await demo.client.post(
+        "/v1/tokens/introspect", json={"token": granted["token"]}, headers=demo.auth(library)
+    )
+    assert (await introspect.json())["active"] is True
+
+    consent_id = person["consents"][library]["consent_id"]
+    gone = await demo.client.delete(f"/v1/consents/{consent_id}", headers=demo.auth(PLATFORM))
+    assert gone.status == 204
+
+    introspect = await demo.client.post(
+        "/v1/tokens/introspect", json={"token": granted["token"]}, headers=demo.auth(library)
+    )
+    assert (await introspect.json())["active"] is False
+
+    await eventually(
+        lambda: (
+            bool(receiver.events("/library", "token_revoked"))
+            and bool(receiver.events("/library", "consent_revoked"))
+        )
+    )
+    (revoked,) = receiver.events("/library", "token_revoked").values()
+    assert revoked["data"]["decision_id"] == granted["decision_id"]
+    assert revoked["data"]["reason"] == "consent_revoked"
+    assert granted["token"] not in str(revoked)  # a jti, never the token itself
+    (notice,) = receiver.events("/library", "consent_revoked").values()
+    assert notice["data"] == {
+        "consent_id": consent_id,
+        "revoked_at": notice["data"]["revoked_at"],
+        "tokens_revoked": 1,
+    }
+    assert person["id"] not in str(receiver.processed["/library"])
