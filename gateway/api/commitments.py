@@ -104,6 +104,23 @@ async def _register(gw: Gateway, hall: Partner, data: dict[str, Any]) -> web.Res
     return json_response(commitment.public(), status=201)
 
 
+# Registered before /v1/commitments/{commitment_id}, which would take "stats" for an id.
+@routes.get("/v1/commitments/stats")
+async def stats(request: web.Request) -> web.Response:
+    """The hall's commitments by kind and status: how many of its approvals rest on
+    a commitment, and how they ended (the share per hall of approvals granted on
+    commitments is also in the metrics: xinyi_commitments_total against
+    xinyi_decisions_total{scene="approval"})."""
+    gw, hall = await _hall(request)
+    counts = await gw.commitments.store.counts(hall.id)
+    by_kind: dict[str, dict[str, int]] = {}
+    for kind in ("tolerant_acceptance", "notification"):
+        row: dict[str, int] = {s: counts.get(f"{kind}:{s}", 0) for s in STATUSES}
+        row["registered"] = sum(row.values())
+        by_kind[kind] = row
+    return json_response({"hall": hall.id, "commitments": by_kind})
+
+
 @routes.get("/v1/commitments/{commitment_id}")
 async def get_one(request: web.Request) -> web.Response:
     gw, hall = await _hall(request)
@@ -249,6 +266,16 @@ openapi.add(
             **_ERRORS,
             "422": problem("a query parameter fails validation"),
         },
+    },
+)
+openapi.add(
+    "/v1/commitments/stats",
+    "get",
+    {
+        "summary": "The hall's commitments by kind and status (registered, open, fulfilled, "
+        "breached)",
+        "security": BEARER,
+        "responses": {"200": json_content({"type": "object"}), **_ERRORS},
     },
 )
 openapi.add(
