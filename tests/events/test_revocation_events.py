@@ -46,3 +46,30 @@ async def test_revoking_a_consent_revokes_its_tokens_and_tells_the_partner(
         "tokens_revoked": 1,
     }
     assert person["id"] not in str(receiver.processed["/library"])
+
+
+async def test_a_credit_event_that_ends_a_benefit_tells_the_token_audience(
+    events_demo: EventDemo,
+) -> None:
+    demo, receiver = events_demo.demo, events_demo.receiver
+    person = next(s for s in demo.subjects if s["label"] == "person, credit score 650")
+    granted = await (await demo.decide(person, "library")).json()
+    assert granted["outcome"] == "granted"
+    listing = {
+        "subject": {"kind": person["kind"], "id": person["id"]},
+        "event": "listed",
+        "record": {
+            "record_id": "ev-events-1",
+            "type": "dishonest_executed",
+            "domain": "court_enforcement",
+            "effective_document": True,
+            "adverse": True,
+            "decided_on": demo.gateway.today().isoformat(),
+        },
+    }
+    answer = await demo.client.post("/v1/events/credit", json=listing, headers=demo.auth(PLATFORM))
+    assert (await answer.json())["tokens_revoked"] >= 1
+    await eventually(lambda: bool(receiver.events("/library", "token_revoked")))
+    revoked = receiver.events("/library", "token_revoked").values()
+    assert {e["data"]["decision_id"] for e in revoked} >= {granted["decision_id"]}
+    assert {e["data"]["reason"] for e in revoked} == {"credit_event"}
