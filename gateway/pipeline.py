@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ from gateway.store.base import (
 from gateway.tokens.keys import SigningKey
 from gateway.tokens.signer import BENEFIT_TYP, Signer
 from gateway.tokens.status_list import INVALID, VALID
+from gateway.trust.baseline import with_baseline
 from gateway.trust.consents import ConsentService
 from gateway.trust.pseudonyms import Pseudonyms
 
@@ -181,6 +182,10 @@ class DecisionPipeline:
         t1 = time.perf_counter()
         facts = compiled.plan.build(records, query.context, today)
         result = compiled.evaluate(facts)
+        if partner.baseline:
+            result = with_baseline(
+                result, partner.baseline, policy.scene, partner.id, policies.benefits
+            )
         t2 = time.perf_counter()
         if result.dropped:
             self._metrics.guard_violations.labels(policy.scene).inc(len(result.dropped))
@@ -301,7 +306,12 @@ class DecisionPipeline:
         return [*records, *breaches] if breaches else records
 
     async def recheck_tokens(
-        self, kind: SubjectKind, subject_id: str, policies: PolicySet, today: dt.date
+        self,
+        kind: SubjectKind,
+        subject_id: str,
+        policies: PolicySet,
+        today: dt.date,
+        partners: Mapping[str, Partner] | None = None,
     ) -> tuple[int, int]:
         """After a credit change: revoke the subject's live tokens no longer justified.
 
@@ -326,6 +336,11 @@ class DecisionPipeline:
             justified = False
             if compiled is not None:
                 result = compiled.evaluate(compiled.plan.build(records, token.context, today))
+                owner = (partners or {}).get(token.partner)
+                if owner is not None and owner.baseline:
+                    result = with_baseline(
+                        result, owner.baseline, token.scene, owner.id, policies.benefits
+                    )
                 granted = {code for code, _ in result.benefits}
                 justified = result.outcome == "granted" and set(token.benefits) <= granted
             if not justified:

@@ -34,6 +34,7 @@ from gateway.store.base import Store
 from gateway.store.embedded import EmbeddedStore
 from gateway.tokens.keys import KeyRing
 from gateway.tokens.signer import Signer
+from gateway.trust.baseline import baseline_problems
 from gateway.trust.client_keys import load_client_keys
 from gateway.trust.consents import ConsentService
 from gateway.trust.oauth import (
@@ -94,6 +95,12 @@ class Gateway:
         policies = load_configured_policies(settings)
         partner_list = load_partners(settings.partners_file)
         partners = PartnerRegistry(partner_list)
+        for partner in partner_list:
+            problems = baseline_problems(partner, policies.benefits)
+            if problems:
+                raise ConfigError(
+                    f"{settings.partners_file}: partner {partner.id!r}: " + "; ".join(problems)
+                )
         client_keys = {p.id: load_client_keys(p) for p in partner_list}
         state = settings.state_dir
         state.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from pydantic_settings import (
 from gateway.resources import shipped
 
 __all__ = [
+    "BaselineBenefit",
     "CommitmentSettings",
     "ConfigError",
     "CreditSourceSettings",
@@ -84,6 +85,16 @@ class DeliverySettings(_Model):
         return self.name or self.adapter
 
 
+class BaselineBenefit(_Model):
+    """What a partner already gives everyone in a scene (e.g. a library waiving every
+    reader's deposit): a decision for it never offers less (gateway/trust/baseline.py)."""
+
+    scene: str
+    benefit: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    basis: str = Field("", max_length=500)  # the partner's own rule, cited as the reason
+
+
 class Partner(_Model):
     """A partner and its contract: what it may ask, for which purposes, how it signs in."""
 
@@ -106,6 +117,7 @@ class Partner(_Model):
     sector: str | None = None
     # Where this partner's events go (docs/events.md); none: it receives no events.
     deliveries: list[DeliverySettings] = Field(default_factory=list)
+    baseline: list[BaselineBenefit] = Field(default_factory=list)
 
     @field_validator("api_key_sha256")
     @classmethod

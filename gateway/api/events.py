@@ -99,7 +99,7 @@ async def _apply_event(gw: Gateway, caller: Partner, data: dict[str, Any]) -> we
     except CreditSourceError as exc:
         raise DependencyUnavailable(f"the credit source did not take the event: {exc}") from exc
     checked, revoked = await gw.pipeline.recheck_tokens(
-        body.subject.kind, subject_id, gw.policies, gw.today()
+        body.subject.kind, subject_id, gw.policies, gw.today(), gw.partners.by_id
     )
     if revoked:
         gw.status_cache.clear()  # publish the new bits now, not after the re-sign interval
