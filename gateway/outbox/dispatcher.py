@@ -80,7 +80,9 @@ class Dispatcher:
         """Claim one batch of due items and attempt each; how many were claimed."""
         items = await self._store.claim(self._settings.lease_seconds, self._settings.batch)
         if items:
-            await asyncio.gather(*(self._attempt(item) for item in items))
+            delivered = await asyncio.gather(*(self._attempt(item) for item in items))
+            # One write acknowledges the batch: one fsync on the embedded store, not one each.
+            await self._store.ack([i.item_id for i, ok in zip(items, delivered, strict=True) if ok])
         return len(items)
 
     async def run(self) -> None:
@@ -98,7 +100,8 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._settings.poll_seconds)
 
-    async def _attempt(self, item: OutboxItem) -> None:
+    async def _attempt(self, item: OutboxItem) -> bool:
+        """Deliver once; True when acknowledged (the caller acks), else recorded as failed."""
         adapter = self._adapters.get((item.partner, item.delivery))
         attempts = item.attempts + 1
         failed = OutboxItem(item.item_id, item.delivery, item.event, attempts)
@@ -107,7 +110,7 @@ class Dispatcher:
             # event for an operator rather than drop it.
             await self._store.fail(failed, 0, "no such delivery is configured", dead=True)
             self._metrics.outbox_deliveries.labels(item.partner, "dead").inc()
-            return
+            return False
         try:
             await adapter.deliver(item.event)
         except DeliveryError as exc:
@@ -116,9 +119,8 @@ class Dispatcher:
             log.exception("delivery adapter failed", extra={"partner": item.partner})
             error = f"adapter error: {type(exc).__name__}"
         else:
-            await self._store.ack(item.item_id)
             self._metrics.outbox_deliveries.labels(item.partner, "delivered").inc()
-            return
+            return True
         dead = attempts >= self._settings.max_attempts
         await self._store.fail(failed, self.backoff(attempts), error, dead=dead)
         self._metrics.outbox_deliveries.labels(item.partner, "dead" if dead else "retry").inc()
@@ -134,6 +136,7 @@ class Dispatcher:
                 "error": error,
             },
         )
+        return False
 
     async def close(self) -> None:
         for adapter in self._adapters.values():

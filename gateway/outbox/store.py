@@ -36,8 +36,8 @@ class OutboxStore(ABC):
         """Up to ``limit`` due items, oldest due first, each leased for ``lease_s``."""
 
     @abstractmethod
-    async def ack(self, item_id: str) -> None:
-        """The receiver acknowledged: the item is done."""
+    async def ack(self, item_ids: list[str]) -> None:
+        """The receivers acknowledged: these items are done (one write for all)."""
 
     @abstractmethod
     async def fail(self, item: OutboxItem, delay_s: float, error: str, dead: bool) -> None:

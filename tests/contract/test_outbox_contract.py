@@ -30,7 +30,7 @@ async def test_queued_items_are_claimed_once_until_the_lease_passes(store: Store
     assert sorted(i.event.event_id for i in first) == ["evt_0001", "evt_0002"]
     assert first[0].event.data["commitment_id"].startswith("cmt_")
     assert await outbox.claim(lease_s=60, limit=10) == []  # leased: nobody else gets them
-    await outbox.ack(first[0].item_id)
+    await outbox.ack([first[0].item_id])
     pending = await outbox.items("pending", 10)
     assert [i.item_id for i in pending] == [first[1].item_id]
 
@@ -78,7 +78,7 @@ async def test_failures_back_off_then_dead_letter_and_retry(store: Store) -> Non
     (again,) = await outbox.claim(60, 10)
     assert again.attempts == 0
     assert again.event == item.event
-    await outbox.ack(again.item_id)
+    await outbox.ack([again.item_id])
     assert await outbox.items("pending", 10) == []
     assert await outbox.items("dead", 10) == []
 

@@ -76,8 +76,11 @@ class EmbeddedOutbox(OutboxStore):
         claimed: list[OutboxItem] = await self._store.in_writer(claim)
         return claimed
 
-    async def ack(self, item_id: str) -> None:
-        await self._store.write([("DELETE FROM outbox WHERE item_id = ?", (item_id,))])
+    async def ack(self, item_ids: list[str]) -> None:
+        if item_ids:
+            await self._store.write(
+                [("DELETE FROM outbox WHERE item_id = ?", (item_id,)) for item_id in item_ids]
+            )
 
     async def fail(self, item: OutboxItem, delay_s: float, error: str, dead: bool) -> None:
         body = OutboxItem(

@@ -48,11 +48,14 @@ local function ob_claim(keys, args)
   return out
 end
 
--- KEYS: due, items, dead. ARGV: id.
+-- KEYS: due, items, dead. ARGV: the ids acknowledged.
 local function ob_ack(keys, args)
-  redis.call('ZREM', keys[1], args[1])
-  redis.call('ZREM', keys[3], args[1])
-  return redis.call('HDEL', keys[2], args[1])
+  for _, id in ipairs(args) do
+    redis.call('ZREM', keys[1], id)
+    redis.call('ZREM', keys[3], id)
+    redis.call('HDEL', keys[2], id)
+  end
+  return #args
 end
 
 -- A failed attempt. KEYS: due, items, dead. ARGV: id, json, delay (ms), dead (1|0).

@@ -53,8 +53,11 @@ class RedisOutbox(OutboxStore):
             for i in range(0, len(flat), 3)
         ]
 
-    async def ack(self, item_id: str) -> None:
-        await self._store.fcall("xinyi_ob_ack", [self.k_due, self.k_items, self.k_dead], [item_id])
+    async def ack(self, item_ids: list[str]) -> None:
+        if item_ids:
+            await self._store.fcall(
+                "xinyi_ob_ack", [self.k_due, self.k_items, self.k_dead], item_ids
+            )
 
     async def fail(self, item: OutboxItem, delay_s: float, error: str, dead: bool) -> None:
         body = OutboxItem(
