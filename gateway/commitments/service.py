@@ -151,15 +151,14 @@ class CommitmentService:
         """
         breached = 0
         while True:
+            # Each pass closes (here or on another replica) every commitment it read,
+            # so the next read starts past them.
             overdue = await self.store.overdue(today, _SWEEP_BATCH)
-            if not overdue:
-                return breached
-            progressed = False
             for commitment in overdue:
-                closed = await self._close_if_open(commitment, "breached", "overdue", now, None)
-                breached += closed
-                progressed = True
-            if not progressed or len(overdue) < _SWEEP_BATCH:
+                breached += await self._close_if_open(
+                    commitment, "breached", "overdue", now, None, today
+                )
+            if len(overdue) < _SWEEP_BATCH:
                 return breached
 
     async def breach_records(self, subject_key: str, today: dt.date) -> list[CreditRecord]:
@@ -205,8 +204,9 @@ class CommitmentService:
         breach: Literal["overdue", "false_commitment"] | None,
         now: dt.datetime,
         check: bool | None,
+        today: dt.date | None = None,
     ) -> bool:
-        day = now.date()
+        day = today or now.date()  # the local calendar day where the caller knows it
         closed = commitment.closed(
             status=status,
             closed_at=now.isoformat(timespec="seconds"),
