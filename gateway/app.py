@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from adapters.credit.base import CreditSource
@@ -10,6 +14,7 @@ from gateway.api.http import MAX_BODY_BYTES
 from gateway.api.keys import GATEWAY
 from gateway.api.middleware import error_middleware
 from gateway.api.registry import MODULES
+from gateway.commitments.sweeper import run_sweeper
 from gateway.runtime import Gateway
 from gateway.settings import Settings
 
@@ -32,6 +37,29 @@ async def create_app(settings: Settings, *, credit: CreditSource | None = None) 
         await app[GATEWAY].sync.start()
 
     app.on_startup.append(_start)
+
+    async def _background(app: web.Application) -> AsyncIterator[None]:
+        # Event delivery and the commitment sweeper run on every replica for the
+        # app's lifetime; both are safe to run on many replicas at once.
+        gw = app[GATEWAY]
+        tasks = [
+            asyncio.create_task(
+                run_sweeper(
+                    gw.commitments, gw.settings.commitments.sweep_seconds, gw.today, gw.now
+                ),
+                name="xinyi-sweeper",
+            )
+        ]
+        if gw.settings.outbox.enabled:
+            tasks.append(asyncio.create_task(gw.dispatcher.run(), name="xinyi-outbox"))
+        yield
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.cleanup_ctx.append(_background)
 
     async def _close(app: web.Application) -> None:
         await app[GATEWAY].close()

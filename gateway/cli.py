@@ -14,6 +14,7 @@ xinyi-gateway keys list|add [--alg EdDSA|ES256]|activate KID|retire KID
 xinyi-gateway audit verify [--state-dir DIR | --config FILE | --store URL]
 xinyi-gateway data import FILE [--format jsonl|csv]
                           [--state-dir DIR | --config FILE | --dataset PATH]
+xinyi-gateway outbox list [--dead] | retry (ITEM_ID | --all-dead) [--state-dir DIR | --store URL]
 """
 
 from __future__ import annotations
@@ -586,6 +587,10 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--dataset", help="the SQLite dataset file itself")
     imp.add_argument("--batch-size", type=int, default=1000, help=argparse.SUPPRESS)
     imp.set_defaults(run=_data_import)
+
+    from gateway.outbox.cli import add_outbox_commands
+
+    add_outbox_commands(sub)
     return parser
 
 

@@ -145,3 +145,15 @@ class Metrics:
             "Credit records ignored because their domain may not enter credit supervision",
             registry=r,
         )
+        self.outbox_deliveries = Counter(
+            "xinyi_outbox_deliveries_total",
+            "Event delivery attempts by partner and result (delivered, retry, dead)",
+            ["partner", "result"],
+            registry=r,
+        )
+        self.commitments = Counter(
+            "xinyi_commitments_total",
+            "Commitment transitions by hall, kind and new status (open, fulfilled, breached)",
+            ["partner", "kind", "status"],
+            registry=r,
+        )

@@ -11,12 +11,14 @@ import datetime as dt
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from adapters.credit.base import CreditSource, CreditSourceError, SubjectKind
+from adapters.credit.base import CreditRecord, CreditSource, CreditSourceError, SubjectKind
+from gateway.commitments.models import BREACH_RECORD_TYPE
 from gateway.errors import DependencyUnavailable
 from gateway.facts.cache import RecordCache
 from gateway.facts.circuit import CircuitBreaker
@@ -40,6 +42,7 @@ from gateway.store.base import (
 from gateway.tokens.keys import SigningKey
 from gateway.tokens.signer import BENEFIT_TYP, Signer
 from gateway.tokens.status_list import INVALID, VALID
+from gateway.trust.baseline import with_baseline
 from gateway.trust.consents import ConsentService
 from gateway.trust.pseudonyms import Pseudonyms
 
@@ -83,8 +86,15 @@ class DecisionPipeline:
         consents: ConsentService,
         metrics: Metrics,
         restorations: RestorationStore | None = None,
+        breach_records: Callable[[str, dt.date], Awaitable[list[CreditRecord]]] | None = None,
+        on_revoke: Callable[[IssuedToken, str], Awaitable[None]] | None = None,
     ) -> None:
+        # Tells the token's audience of a revocation (gateway.trust.revocation).
+        self._on_revoke = on_revoke
         self._issuer = issuer
+        # The gateway's own commitment register: breaches withhold incentives
+        # (policies read them as `commitment_breached` records).
+        self._breach_records = breach_records
         self._credit = credit
         self._credit_name = credit_name
         self._cache = cache
@@ -190,9 +200,15 @@ class DecisionPipeline:
 
         t0 = time.perf_counter()
         records = await self._records(query.kind, query.subject_id, subject_key)
+        if self._breach_records is not None and compiled.plan.reads_type(BREACH_RECORD_TYPE):
+            records = await self._with_breaches(records, subject_key, today)
         t1 = time.perf_counter()
         facts = compiled.plan.build(records, query.context, today, query.kind)
         result = compiled.evaluate(facts)
+        if partner.baseline:
+            result = with_baseline(
+                result, partner.baseline, policy.scene, partner.id, policies.benefits
+            )
         t2 = time.perf_counter()
         if result.dropped:
             self._metrics.guard_violations.labels(policy.scene).inc(len(result.dropped))
@@ -356,8 +372,25 @@ class DecisionPipeline:
             grounds.update(dict.fromkeys(r["record_id"] for r in notice["records"]))
         return notices, list(grounds)
 
+    async def _with_breaches(
+        self, records: Sequence[CreditRecord], subject_key: str, today: dt.date
+    ) -> Sequence[CreditRecord]:
+        assert self._breach_records is not None
+        try:
+            breaches = await self._breach_records(subject_key, today)
+        except StoreUnavailable as exc:
+            raise DependencyUnavailable("the commitment register is not answering") from exc
+        # The cached sequence stays as it is when there is nothing to add, so the
+        # fact plan's memo still recognises it.
+        return [*records, *breaches] if breaches else records
+
     async def recheck_tokens(
-        self, kind: SubjectKind, subject_id: str, policies: PolicySet, today: dt.date
+        self,
+        kind: SubjectKind,
+        subject_id: str,
+        policies: PolicySet,
+        today: dt.date,
+        partners: Mapping[str, Partner] | None = None,
     ) -> tuple[int, int]:
         """After a credit change: revoke the subject's live tokens no longer justified.
 
@@ -371,6 +404,8 @@ class DecisionPipeline:
         if not live:
             return 0, 0
         records = await self._records(kind, subject_id, subject_key)
+        if self._breach_records is not None:
+            records = await self._with_breaches(records, live[0].subject_key, today)
         revoked = 0
         for token in live:
             if await self._store.token_status(token.status) != VALID:
@@ -379,11 +414,18 @@ class DecisionPipeline:
             justified = False
             if compiled is not None:
                 result = compiled.evaluate(compiled.plan.build(records, token.context, today, kind))
+                owner = (partners or {}).get(token.partner)
+                if owner is not None and owner.baseline:
+                    result = with_baseline(
+                        result, owner.baseline, token.scene, owner.id, policies.benefits
+                    )
                 granted = {code for code, _ in result.benefits}
                 justified = result.outcome == "granted" and set(token.benefits) <= granted
             if not justified:
                 await self._store.set_status(token.status, INVALID)
                 self._metrics.tokens_revoked.labels("credit_event").inc()
+                if self._on_revoke is not None:
+                    await self._on_revoke(token, "credit_event")
                 revoked += 1
         if revoked:
             log.info("tokens revoked after a credit event", extra={"revoked": revoked})

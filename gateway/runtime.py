@@ -16,9 +16,14 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from adapters.credit.base import AdapterContext, CreditSource, CreditSourceError
+from gateway.commitments.backend import commitment_store
+from gateway.commitments.service import CommitmentService
 from gateway.errors import Forbidden, RateLimited, Unauthenticated
 from gateway.facts.cache import RecordCache
 from gateway.metrics import Metrics
+from gateway.outbox.backend import outbox_store
+from gateway.outbox.dispatcher import Dispatcher, build_adapters
+from gateway.outbox.events import Events
 from gateway.pipeline import DecisionPipeline
 from gateway.plugins import load_credit_source_class
 from gateway.policy.bundle import BundleError
@@ -34,6 +39,7 @@ from gateway.sync import ReplicaSync
 from gateway.tokens.keys import KeyRing
 from gateway.tokens.signer import Signer
 from gateway.tokens.status_cache import StatusListCache
+from gateway.trust.baseline import baseline_problems
 from gateway.trust.client_keys import load_client_keys
 from gateway.trust.consents import ConsentService
 from gateway.trust.oauth import (
@@ -44,6 +50,7 @@ from gateway.trust.oauth import (
 )
 from gateway.trust.partners import PartnerRegistry
 from gateway.trust.pseudonyms import Pseudonyms
+from gateway.trust.revocation import Revocations
 
 __all__ = ["Gateway", "open_store"]
 
@@ -91,6 +98,10 @@ class Gateway:
     oauth: TokenService
     tz: ZoneInfo
     restorations: RestorationStore
+    events: Events
+    dispatcher: Dispatcher
+    commitments: CommitmentService
+    revocations: Revocations
     status_cache: StatusListCache = field(default_factory=StatusListCache)
     sync: ReplicaSync = field(init=False, repr=False)
     _today: dt.date = field(default=dt.date.min, repr=False)
@@ -104,6 +115,12 @@ class Gateway:
         if settings.mode == "production":
             _refuse_api_keys(settings.partners_file, partner_list)
         partners = PartnerRegistry(partner_list)
+        for partner in partner_list:
+            problems = baseline_problems(partner, policies.benefits)
+            if problems:
+                raise ConfigError(
+                    f"{settings.partners_file}: partner {partner.id!r}: " + "; ".join(problems)
+                )
         client_keys = {p.id: load_client_keys(p) for p in partner_list}
         state = settings.state_dir
         # Keys, consents and the audit trail live here: owner only (DESIGN §6 keeps keys 0600).
@@ -140,10 +157,24 @@ class Gateway:
                 raise ConfigError(f"credit_source: {exc} — fix: correct the setting") from None
         else:
             credit_name = type(credit).__name__
+        try:
+            adapters = build_adapters(partner_list, settings)
+        except ValueError as exc:
+            raise ConfigError(f"{settings.partners_file}: {exc}") from None
         store = open_store(settings.store_url)
         await store.open()
         restorations = restorations_for(store)
         await restorations.open()
+        outbox = outbox_store(store)
+        await outbox.open()
+        dispatcher = Dispatcher(outbox, adapters, settings.outbox, metrics)
+        events = Events(partner_list, outbox, dispatcher.wake)
+        commitments_store = commitment_store(store)
+        await commitments_store.open()
+        commitments = CommitmentService(
+            commitments_store, events, store, pseudonyms, metrics, settings.commitments
+        )
+        revocations = Revocations(store, events, metrics)
         signer = Signer(keys)
         consents = ConsentService(store, pseudonyms, settings.consent_max_days)
         pipeline = DecisionPipeline(
@@ -157,6 +188,8 @@ class Gateway:
             consents=consents,
             metrics=metrics,
             restorations=restorations,
+            breach_records=commitments.breach_records,
+            on_revoke=revocations.announce,
         )
         log.info(
             "gateway ready",
@@ -186,6 +219,10 @@ class Gateway:
             ),
             tz=ZoneInfo(settings.timezone),
             restorations=restorations,
+            events=events,
+            dispatcher=dispatcher,
+            commitments=commitments,
+            revocations=revocations,
         )
         gateway.sync = ReplicaSync(gateway)
         return gateway
@@ -196,6 +233,7 @@ class Gateway:
 
     async def close(self) -> None:
         await self.sync.stop()
+        await self.dispatcher.close()
         await self.restorations.close()
         await self.store.close()
         await self.credit.close()

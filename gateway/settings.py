@@ -32,8 +32,13 @@ from pydantic_settings import (
 from gateway.resources import shipped
 
 __all__ = [
+    "BaselineBenefit",
+    "CommitmentSettings",
     "ConfigError",
     "CreditSourceSettings",
+    "DeliverySettings",
+    "EventKind",
+    "OutboxSettings",
     "Partner",
     "PartnerKind",
     "RateLimit",
@@ -63,6 +68,41 @@ class RateLimit(_Model):
     burst: int = Field(100, ge=1)
 
 
+# Events the gateway emits (docs/events.md); a delivery names the ones it receives.
+EventKind = Literal[
+    "commitment_breached",
+    "commitment_fulfilled",
+    "token_revoked",
+    "consent_revoked",
+    "loan_response_overdue",
+]
+
+
+class DeliverySettings(_Model):
+    """One way a partner receives events: an adapter of the ``xinyi_gateway.deliveries``
+    group, the event kinds it takes and the adapter's options (a webhook's url and
+    the *name* of its secret's variable or file — never the secret itself)."""
+
+    adapter: str
+    name: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    events: list[EventKind] = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.name or self.adapter
+
+
+class BaselineBenefit(_Model):
+    """What a partner already gives everyone in a scene (e.g. a library waiving every
+    reader's deposit): a decision for it never offers less (gateway/trust/baseline.py)."""
+
+    scene: str
+    benefit: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    basis: str = Field("", max_length=500)  # the partner's own rule, cited as the reason
+
+
 class Partner(_Model):
     """A partner and its contract: what it may ask, for which purposes, how it signs in."""
 
@@ -83,6 +123,9 @@ class Partner(_Model):
     token_alg: Literal["EdDSA", "ES256"] = "EdDSA"  # noqa: S105 - an algorithm name
     # Partners of one sector share subject pseudonyms; by default every partner is its own.
     sector: str | None = None
+    # Where this partner's events go (docs/events.md); none: it receives no events.
+    deliveries: list[DeliverySettings] = Field(default_factory=list)
+    baseline: list[BaselineBenefit] = Field(default_factory=list)
 
     @field_validator("api_key_sha256")
     @classmethod
@@ -98,6 +141,9 @@ class Partner(_Model):
             raise ValueError(f"a {self.kind} partner does not ask for decisions: remove 'scenes'")
         if self.api_key_sha256 and not self.allow_api_keys:
             raise ValueError("api_key_sha256 is set but allow_api_keys is false")
+        keys = [d.key for d in self.deliveries]
+        if len(keys) != len(set(keys)):
+            raise ValueError("two deliveries share a name: give each its own 'name'")
         return self
 
     @property
@@ -126,6 +172,27 @@ class CreditSourceSettings(_Model):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class OutboxSettings(_Model):
+    """Event delivery: polling, leases, retries (docs/events.md)."""
+
+    enabled: bool = True  # off: events are kept, nothing is sent (e.g. a CLI-only process)
+    poll_seconds: float = Field(1.0, gt=0)
+    batch: int = Field(50, ge=1, le=1000)
+    # A claimed event is another replica's to retry once this passes unacknowledged.
+    lease_seconds: float = Field(60.0, gt=0)
+    max_attempts: int = Field(12, ge=1)  # then dead-lettered (`xinyi-gateway outbox retry`)
+    backoff_seconds: float = Field(2.0, gt=0)  # first retry; doubles per attempt
+    backoff_max_seconds: float = Field(3600.0, gt=0)
+
+
+class CommitmentSettings(_Model):
+    """信易批 commitments (docs/events.md)."""
+
+    sweep_seconds: float = Field(60.0, gt=0)  # how often overdue commitments are breached
+    # How long a breach withholds 容缺 when the granting decision names no period.
+    breach_withhold_days: int = Field(365, ge=1, le=1825)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="XINYI_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -152,6 +219,8 @@ class Settings(BaseSettings):
     records_cache_size: int = Field(100_000, ge=0)
     consent_max_days: int = Field(366, ge=1, le=3660)
     status_list_ttl_seconds: int = Field(300, ge=10)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    commitments: CommitmentSettings = Field(default_factory=CommitmentSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Bearer token Prometheus sends to /metrics (scrape config `authorization`);
     # required in production, where metrics name partners and their volumes.

@@ -1,4 +1,11 @@
-"""Consent records (API.md "Consent"): created and revoked by platform partners."""
+"""Consent records (API.md "Consent").
+
+Platforms (the channel the subject uses) record and revoke consents for any
+partner. A library, transit operator or service hall records the consent a
+person gives at its own counter or kiosk (``POST /v1/consents/counter``) — for
+itself alone, with the signed form's or the kiosk confirmation's reference —
+and the subject revokes it through the platform.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +17,21 @@ from pydantic import ValidationError
 from gateway.api.http import json_response, read_json, require_object
 from gateway.api.idempotency import run_idempotent
 from gateway.api.keys import GATEWAY
-from gateway.api.schemas import ConsentBody, field_errors
+from gateway.api.schemas import ConsentBody, CounterConsentBody, field_errors
+from gateway.api.spec import AUTH_ERRORS, BEARER, WRITE_ERRORS, ApiPart, json_content, problem
 from gateway.errors import FieldError, InvalidRequest, NotFound
 from gateway.identifiers import InvalidIdentifier, validate_subject_id
 from gateway.runtime import Gateway
 from gateway.settings import Partner
+from gateway.store.base import AuditEvent, Consent
 
-__all__ = ["routes"]
+__all__ = ["openapi", "routes"]
 
 routes = web.RouteTableDef()
+openapi = ApiPart()
+
+# Partners that may record consent given at their own counter or kiosk.
+COUNTER_KINDS = ("library", "transit", "service_hall")
 
 
 @routes.post("/v1/consents")
@@ -30,9 +43,26 @@ async def create_consent(request: web.Request) -> web.Response:
     return await run_idempotent(gw, request, caller, lambda: _create_consent(gw, caller, data))
 
 
-async def _create_consent(gw: Gateway, caller: Partner, data: dict[str, Any]) -> web.Response:
+@routes.post("/v1/consents/counter")
+async def create_counter_consent(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    caller = await gw.authenticate(request, scope="consents")
+    gw.partners.require_kind(caller, *COUNTER_KINDS)
+    data = require_object(await read_json(request))
+    return await run_idempotent(
+        gw, request, caller, lambda: _create_consent(gw, caller, data, at_counter=True)
+    )
+
+
+async def _create_consent(
+    gw: Gateway, caller: Partner, data: dict[str, Any], *, at_counter: bool = False
+) -> web.Response:
     try:
-        body = ConsentBody.model_validate(data)
+        body: ConsentBody | CounterConsentBody = (
+            CounterConsentBody.model_validate(data)
+            if at_counter
+            else ConsentBody.model_validate(data)
+        )
     except ValidationError as exc:
         raise InvalidRequest(
             "the consent does not match the schema", errors=field_errors(exc)
@@ -43,7 +73,10 @@ async def _create_consent(gw: Gateway, caller: Partner, data: dict[str, Any]) ->
         subject_id = validate_subject_id(body.subject.kind, body.subject.id)
     except InvalidIdentifier as exc:
         errors.append(FieldError("/subject/id", str(exc)))
-    partner = gw.partners.by_id.get(body.partner)
+    # Consent given at a counter is for that partner alone.
+    partner = (
+        caller if isinstance(body, CounterConsentBody) else gw.partners.by_id.get(body.partner)
+    )
     if partner is None:
         errors.append(FieldError("/partner", "no such partner"))
     else:
@@ -56,28 +89,35 @@ async def _create_consent(gw: Gateway, caller: Partner, data: dict[str, Any]) ->
             errors.append(
                 FieldError("/purpose", "the partner's contract does not cover this purpose")
             )
-    if errors:
+    if errors or partner is None:
         raise InvalidRequest("the consent has invalid fields", errors=errors)
+    evidence = None
+    if isinstance(body, CounterConsentBody):
+        evidence = (body.evidence.kind, body.evidence.reference)
+    now = gw.now()
     consent = await gw.consents.create(
         kind=body.subject.kind,
         subject_id=subject_id,
-        partner=body.partner,
+        partner=partner.id,
         scenes=body.scenes,
         purpose=body.purpose,
         expires_at=body.expires_at,
-        now=gw.now(),
+        now=now,
         created_by=caller.id,
+        evidence=evidence,
     )
-    return json_response(
-        {
-            "consent_id": consent.consent_id,
-            "partner": consent.partner,
-            "scenes": list(consent.scenes),
-            "purpose": consent.purpose,
-            "expires_at": consent.expires_at.isoformat(),
-        },
-        status=201,
-    )
+    pseudonym = gw.pseudonyms.of(partner.pseudonym_sector, body.subject.kind, subject_id)
+    await _audit(gw, consent, "consent_recorded", caller, pseudonym)
+    answer: dict[str, Any] = {
+        "consent_id": consent.consent_id,
+        "partner": consent.partner,
+        "scenes": list(consent.scenes),
+        "purpose": consent.purpose,
+        "expires_at": consent.expires_at.isoformat(),
+    }
+    if evidence is not None:
+        answer["evidence"] = {"kind": evidence[0], "reference": evidence[1]}
+    return json_response(answer, status=201)
 
 
 @routes.delete("/v1/consents/{consent_id}")
@@ -87,10 +127,80 @@ async def revoke_consent(request: web.Request) -> web.Response:
     gw.partners.require_kind(caller, "platform")
     consent_id = request.match_info["consent_id"]
     consent = await gw.store.get_consent(consent_id)
-    # Only the platform that recorded a consent may revoke it; to others it does not exist.
-    # A consent with no recorded creator (seeded outside the API) is nobody's to revoke here:
-    # any platform could otherwise withdraw a subject's consent given through another.
-    if consent is None or consent.created_by != caller.id:
+    # Only the platform that recorded a consent may revoke it, and any platform one
+    # given at a partner's counter (the subject revokes through the platform it
+    # uses); to others it does not exist. A consent with no recorded creator
+    # (seeded outside the API) is nobody's to revoke here.
+    revocable = consent is not None and (
+        consent.created_by == caller.id or consent.evidence_kind is not None
+    )
+    if consent is None or not revocable:
         raise NotFound("no such consent")
-    await gw.store.revoke_consent(consent_id, gw.now())
+    if consent.revoked_at is not None:
+        return web.Response(status=204)  # revoked already: nothing more to announce
+    now = gw.now()
+    await gw.store.revoke_consent(consent_id, now)
+    # The live tokens issued under it go too, and the partner hears of both.
+    if await gw.revocations.consent_revoked(consent, now):
+        gw.status_cache.clear()  # publish the new bits now, not after the re-sign interval
+    await _audit(gw, consent, "consent_revoked", caller, None)
     return web.Response(status=204)
+
+
+async def _audit(
+    gw: Gateway, consent: Consent, kind: str, caller: Partner, subject: str | None
+) -> None:
+    """Consents recorded and revoked go on the audit chain (pseudonym, ids, evidence ref)."""
+    detail: dict[str, Any] = {
+        "consent_id": consent.consent_id,
+        "scenes": list(consent.scenes),
+        "recorded_by": consent.created_by,
+        "by": caller.id,
+    }
+    if consent.evidence_kind is not None:
+        detail |= {"evidence_kind": consent.evidence_kind, "evidence_ref": consent.evidence_ref}
+    await gw.store.append_audit(
+        AuditEvent(
+            kind=kind,
+            time=gw.now().isoformat(timespec="seconds"),
+            partner=consent.partner,
+            record_id=f"{consent.consent_id}:{kind}",
+            purpose=consent.purpose,
+            subject=subject,
+            outcome="revoked" if kind == "consent_revoked" else "recorded",
+            detail=detail,
+        )
+    )
+
+
+openapi.model(CounterConsentBody)
+openapi.add(
+    "/v1/consents/counter",
+    "post",
+    {
+        "summary": "Record consent a person gave at this partner's counter or kiosk",
+        "description": "Libraries, transit operators and service halls. The consent is for "
+        "the calling partner alone; `evidence` names the signed form or the kiosk "
+        "confirmation. The subject revokes it through the platform (DELETE /v1/consents/{id}).",
+        "security": BEARER,
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/CounterConsentBody"}}
+            },
+        },
+        "responses": {
+            "201": json_content(
+                {
+                    "type": "object",
+                    "required": ["consent_id"],
+                    "properties": {"consent_id": {"type": "string"}},
+                },
+                "created",
+            ),
+            **AUTH_ERRORS,
+            "403": problem("only libraries, transit operators and service halls"),
+            **WRITE_ERRORS,
+        },
+    },
+)

@@ -104,7 +104,7 @@ async def _apply_event(gw: Gateway, caller: Partner, data: dict[str, Any]) -> we
     subject_key = gw.pseudonyms.internal(body.subject.kind, subject_id)
     restored = await _restore(gw, body, subject_key, event)
     checked, revoked = await gw.pipeline.recheck_tokens(
-        body.subject.kind, subject_id, gw.policies, gw.today()
+        body.subject.kind, subject_id, gw.policies, gw.today(), gw.partners.by_id
     )
     # Every replica drops its cached records of the subject (and its signed
     # status lists when a token was revoked), not only this one.

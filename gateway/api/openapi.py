@@ -589,7 +589,8 @@ def build_document(gateway: Gateway) -> dict[str, Any]:
         },
         "/v1/consents/{consent_id}": {
             "delete": {
-                "summary": "Revoke a consent (platform partners)",
+                "summary": "Revoke a consent (the platform that recorded it; any platform for "
+                "consent given at a partner's counter)",
                 "security": bearer,
                 "parameters": [
                     {

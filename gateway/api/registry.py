@@ -10,6 +10,7 @@ from types import ModuleType
 
 from gateway.api import (
     admin,
+    commitments,
     consents,
     credit_office,
     decisions,
@@ -30,4 +31,5 @@ MODULES: tuple[ModuleType, ...] = (
     tokens,
     events,
     credit_office,
+    commitments,
 )

@@ -20,6 +20,8 @@ from gateway.feedback import FeedbackBody
 
 __all__ = [
     "ConsentBody",
+    "ConsentEvidence",
+    "CounterConsentBody",
     "CreditEventBody",
     "DecisionBody",
     "FeedbackBody",
@@ -45,6 +47,13 @@ class DecisionBody(_Body):
     consent_id: str | None = Field(None, max_length=128)
     staff_id: str | None = Field(None, max_length=64)
     context: dict[str, Any] = Field(default_factory=dict)
+
+
+class ConsentEvidence(_Body):
+    """Where a consent given at a partner's counter or kiosk is written down."""
+
+    kind: Literal["signed_form", "kiosk_confirmation"]
+    reference: str = Field(min_length=1, max_length=128)  # form number, kiosk receipt id
 
 
 class ConsentBody(_Body):
@@ -109,3 +118,13 @@ def _in_body(loc: tuple[int | str, ...], body: Any) -> list[int | str]:
         else:
             break  # a scalar has no members: what follows is a union member tag
     return kept
+
+
+class CounterConsentBody(_Body):
+    """Consent a person gives at a partner's own counter or kiosk: for that partner alone."""
+
+    subject: Subject
+    scenes: list[str] = Field(min_length=1, max_length=16)
+    purpose: str = Field(pattern=_NAME)
+    expires_at: AwareDatetime
+    evidence: ConsentEvidence

@@ -145,6 +145,10 @@ class FactPlan:
                 )
             )
 
+    def reads_type(self, record_type: str) -> bool:
+        """Whether a fact of this plan names ``record_type`` among the records it reads."""
+        return any(s.types is not None and record_type in s.types for s in self._base)
+
     def build(
         self,
         records: Sequence[CreditRecord],

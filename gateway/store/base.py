@@ -59,7 +59,10 @@ class Consent:
     expires_at: dt.datetime
     created_at: dt.datetime
     revoked_at: dt.datetime | None = None
-    created_by: str | None = None  # the platform partner that recorded it
+    created_by: str | None = None  # the platform, or the partner at whose counter it was given
+    # Consent given at a partner's counter or kiosk: how it is written down.
+    evidence_kind: str | None = None  # signed_form | kiosk_confirmation
+    evidence_ref: str | None = None
 
 
 @dataclass(slots=True)  # per request, not frozen: see above
@@ -226,6 +229,8 @@ def consent_to_json(c: Consent) -> str:
             "created_at": c.created_at.isoformat(),
             "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
             "created_by": c.created_by,
+            "evidence_kind": c.evidence_kind,
+            "evidence_ref": c.evidence_ref,
         }
     ).decode()
 
@@ -243,6 +248,8 @@ def consent_from_json(raw: str | bytes) -> Consent:
         created_at=dt.datetime.fromisoformat(d["created_at"]),
         revoked_at=dt.datetime.fromisoformat(d["revoked_at"]) if d["revoked_at"] else None,
         created_by=d.get("created_by"),
+        evidence_kind=d.get("evidence_kind"),
+        evidence_ref=d.get("evidence_ref"),
     )
 
 

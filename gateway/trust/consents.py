@@ -33,6 +33,7 @@ class ConsentService:
         expires_at: dt.datetime,
         now: dt.datetime,
         created_by: str | None = None,
+        evidence: tuple[str, str] | None = None,
     ) -> Consent:
         if expires_at <= now:
             raise InvalidRequest(
@@ -56,6 +57,8 @@ class ConsentService:
             expires_at=expires_at,
             created_at=now,
             created_by=created_by,
+            evidence_kind=evidence[0] if evidence else None,
+            evidence_ref=evidence[1] if evidence else None,
         )
         await self._store.put_consent(consent)
         return consent

@@ -8,6 +8,7 @@ behind it). Each declared family here has a scenario; a family added to
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,13 +17,16 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.credit.base import CreditSourceError
+from adapters.delivery.base import OutboundEvent
 from gateway.metrics import Metrics
+from gateway.outbox.models import OutboxItem
 from tests.policy_ops._kit import copy_policies, replace_once
 from tests.policy_ops.conftest import Serve, Served
 from tests.policy_ops.test_runtime_guard import SCORE_CONSTRAINT, bypass_lint
 
 SCORE_650 = "person, credit score 650"
 SCORE_560 = "person, credit score 560"
+CLEAN_ENTERPRISE = "tax grade A, clean for 3+ years"
 PROHIBITED = "person, score 640, records in prohibited domains (信访, 养犬) with no effect"
 
 Scenario = Callable[[Serve, Path, pytest.MonkeyPatch], Awaitable[Served]]
@@ -106,6 +110,45 @@ async def credit_source_down(serve: Serve, _: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(served.gateway.credit, "records", down)
     for _ in range(6):  # the circuit opens after five failures in a row
         assert (await served.decide("library", served.subject(SCORE_650))).status == 503
+    return served
+
+
+@moves("xinyi_commitments_total")
+async def commitment_registered(serve: Serve, _: Path, __: pytest.MonkeyPatch) -> Served:
+    served = await serve()
+    subject = served.subject(CLEAN_ENTERPRISE)
+    context = {"matter_code": "LN-210100-0001", "missing_key_materials": False}
+    decided = await served.decide("approval", subject, context=context)
+    assert decided.status == 200
+    registered = await served.client.post(
+        "/v1/commitments",
+        json={
+            "decision_id": (await decided.json())["decision_id"],
+            "subject": {"kind": subject.kind, "id": subject.id},
+            "missing_materials": ["章程修正案"],
+            "due": (dt.date.today() + dt.timedelta(days=10)).isoformat(),
+        },
+        headers=served.auth("demo-service-hall"),
+    )
+    assert registered.status == 201, await registered.text()
+    return served
+
+
+@moves("xinyi_outbox_deliveries_total")
+async def undeliverable_event(serve: Serve, _: Path, __: pytest.MonkeyPatch) -> Served:
+    # An event queued for a delivery the partner's configuration no longer names is
+    # kept as a dead letter for an operator, and counted.
+    served = await serve()
+    event = OutboundEvent(
+        "evt_metrics_1", "token_revoked", "2026-12-04T00:00:00Z", "demo-library", {}
+    )
+    await served.gateway.events.queue([OutboxItem("itm_metrics_1", "gone", event)])
+    # The app's own dispatcher claims it (or this pass does, if it is first).
+    dead = served.gateway.metrics.outbox_deliveries.labels("demo-library", "dead")
+    for _ in range(200):
+        if dead._value.get() or await served.gateway.dispatcher.run_once():
+            break
+        await asyncio.sleep(0.01)
     return served
 
 

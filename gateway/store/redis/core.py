@@ -76,8 +76,19 @@ _LIST_FILL = 0.5
 _MAX_APPEND_TRIES = 50
 
 
-def _functions_source() -> str:
-    return resources.files("gateway.store").joinpath("xinyi.lua").read_text(encoding="utf-8")
+# Function libraries loaded at open (and again if Redis lost them): the store's
+# own, then those of concept modules (outbox and commitments share events.lua).
+FUNCTION_LIBRARIES: tuple[tuple[str, str], ...] = (
+    ("gateway.store", "xinyi.lua"),
+    ("gateway.store.redis", "events.lua"),
+)
+
+
+def _functions_sources() -> list[str]:
+    return [
+        resources.files(package).joinpath(name).read_text(encoding="utf-8")
+        for package, name in FUNCTION_LIBRARIES
+    ]
 
 
 def _client(url: str) -> Redis | RedisCluster:
@@ -150,16 +161,16 @@ class RedisStore(Store):
 
     async def _load_functions(self) -> None:
         assert self._client is not None
-        source = _functions_source()
         try:
-            if isinstance(self._client, RedisCluster):
-                await self._client.execute_command(
-                    "FUNCTION", "LOAD", "REPLACE", source, target_nodes=RedisCluster.PRIMARIES
-                )
-            else:
-                await self._client.execute_command(  # type: ignore[no-untyped-call]
-                    "FUNCTION", "LOAD", "REPLACE", source
-                )
+            for source in _functions_sources():
+                if isinstance(self._client, RedisCluster):
+                    await self._client.execute_command(
+                        "FUNCTION", "LOAD", "REPLACE", source, target_nodes=RedisCluster.PRIMARIES
+                    )
+                else:
+                    await self._client.execute_command(  # type: ignore[no-untyped-call]
+                        "FUNCTION", "LOAD", "REPLACE", source
+                    )
         except UNAVAILABLE as exc:
             raise StoreUnavailable(f"Redis is unavailable: {type(exc).__name__}") from exc
 

@@ -1,0 +1,1 @@
+"""Delivery adapters: gateway events out to a partner's or the platform's system."""
