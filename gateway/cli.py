@@ -7,7 +7,7 @@ xinyi-gateway policy explain SCENE --facts FILE.json [--as-of DATE] [--dir DIR]
 xinyi-gateway policy bundle build [--dir DIR] --out FILE | sign FILE --key PEM
                           | verify FILE --keys JWKS | keygen --key PEM --jwks JWKS
 xinyi-gateway keys list|add [--alg EdDSA|ES256]|activate KID|retire KID [--state-dir DIR]
-xinyi-gateway audit verify [--state-dir DIR | --store URL]
+xinyi-gateway audit verify [--config FILE] [--state-dir DIR] [--store URL]
 """
 
 from __future__ import annotations
@@ -302,18 +302,27 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_settings(args: argparse.Namespace) -> Settings:
+    """Settings for the audit commands: the same --config/--state-dir/--store as serve."""
+    overrides: dict[str, Any] = {}
+    if args.state_dir or not args.config:
+        overrides["state_dir"] = Path(args.state_dir or ".xinyi-demo").resolve()
+    if args.store:
+        overrides["store"] = args.store
+    return load_settings(Path(args.config) if args.config else None, overrides)
+
+
 def _audit_verify(args: argparse.Namespace) -> int:
     from gateway.audit.verify import verify_store
 
-    overrides: dict[str, Any] = {"state_dir": Path(args.state_dir or ".xinyi-demo").resolve()}
-    if args.store:
-        overrides["store"] = args.store
     try:
-        settings = load_settings(None, overrides)
+        settings = _audit_settings(args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    ok, message = asyncio.run(verify_store(settings.store_url))
+    ok, message = asyncio.run(
+        verify_store(settings.store_url, settings.state_dir / "keys", settings.audit.origin)
+    )
     print(message)
     return 0 if ok else 1
 
@@ -390,10 +399,14 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="audit trail tools").add_subparsers(
         dest="audit_command", required=True
     )
-    verify = audit.add_parser("verify", help="check the audit hash chain")
-    verify.add_argument("--state-dir")
-    verify.add_argument("--store")
+    verify = audit.add_parser(
+        "verify", help="check the audit chain, Merkle tree and signed checkpoints"
+    )
     verify.set_defaults(run=_audit_verify)
+    for command in (verify,):
+        command.add_argument("--config", help="gateway YAML configuration")
+        command.add_argument("--state-dir")
+        command.add_argument("--store")
     return parser
 
 

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from adapters.credit.base import AdapterContext, CreditSource
+from gateway.audit.log import AuditLog
+from gateway.audit.store import audit_tree_store
 from gateway.errors import Forbidden, RateLimited, Unauthenticated
 from gateway.facts.cache import RecordCache
 from gateway.metrics import Metrics
@@ -75,6 +77,7 @@ class Gateway:
     oauth: TokenService
     tz: ZoneInfo
     status_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
+    audit: AuditLog = field(init=False)
     _today: dt.date = field(default=dt.date.min, repr=False)
     _today_at: int = field(default=-1, repr=False)
 
@@ -124,7 +127,7 @@ class Gateway:
                 "partners": len(partners.by_id),
             },
         )
-        return cls(
+        gateway = cls(
             settings=settings,
             metrics=metrics,
             policies=policies,
@@ -144,8 +147,21 @@ class Gateway:
             ),
             tz=ZoneInfo(settings.timezone),
         )
+        # Tree building and checkpoint signing follow the log in the background.
+        gateway.audit = AuditLog(
+            store,
+            audit_tree_store(store),
+            lambda: gateway.keys,
+            origin=settings.audit_origin,
+            every=settings.audit.checkpoint_every,
+            seconds=settings.audit.checkpoint_seconds,
+        )
+        await gateway.audit.open()
+        gateway.audit.start()
+        return gateway
 
     async def close(self) -> None:
+        await self.audit.close()
         await self.store.close()
         await self.credit.close()
 

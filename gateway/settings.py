@@ -24,6 +24,7 @@ from pydantic_settings import (
 from gateway.resources import shipped
 
 __all__ = [
+    "AuditSettings",
     "ConfigError",
     "CreditSourceSettings",
     "Partner",
@@ -113,6 +114,16 @@ class PartnersFile(_Model):
         return self
 
 
+class AuditSettings(_Model):
+    """The audit log's Merkle tree and signed checkpoints (docs/audit.md)."""
+
+    # The checkpoints' origin line and signing key name; default: "<issuer host>/audit".
+    origin: str | None = Field(None, pattern=r"^[^\s+]+$")
+    # Sign a checkpoint once this many records are unsigned, or this long after the last one.
+    checkpoint_every: int = Field(1000, ge=1)
+    checkpoint_seconds: float = Field(10.0, gt=0)
+
+
 class CreditSourceSettings(_Model):
     adapter: str = "sqlite"
     options: dict[str, Any] = Field(default_factory=dict)
@@ -136,6 +147,7 @@ class Settings(BaseSettings):
     policy_keys: Path | None = None  # JWKS of the credit office's bundle-signing keys
     store: str | None = None
     credit_source: CreditSourceSettings = Field(default_factory=CreditSourceSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     timezone: str = "Asia/Shanghai"
     records_cache_seconds: float = Field(30.0, ge=0)
     records_cache_size: int = Field(100_000, ge=0)
@@ -168,6 +180,13 @@ class Settings(BaseSettings):
     @property
     def issuer(self) -> str:
         return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def audit_origin(self) -> str:
+        if self.audit.origin:
+            return self.audit.origin
+        host = self.issuer.split("://", 1)[-1].split("/", 1)[0]
+        return f"{host}/audit"
 
     @property
     def store_url(self) -> str:

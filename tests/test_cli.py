@@ -231,3 +231,33 @@ def test_serving_keeps_the_collector_off_the_start_up_heap() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+
+
+def test_audit_verify_checks_signed_checkpoints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.audit.log import AuditLog
+    from gateway.audit.store import audit_tree_store
+    from gateway.tokens.keys import KeyRing
+
+    db = tmp_path / "state.sqlite3"
+    _record_decisions(db, 4)
+
+    async def checkpoint() -> None:
+        ring = KeyRing.load(tmp_path / "keys", create=True)
+        store = EmbeddedStore(db)
+        await store.open()
+        try:
+            audit = AuditLog(store, audit_tree_store(store), lambda: ring, origin="t.example/a")
+            await audit.open()
+            await audit.checkpoint_now()
+        finally:
+            await store.close()
+
+    asyncio.run(checkpoint())
+    assert main(["audit", "verify", "--state-dir", str(tmp_path)]) == 0
+    assert "intact: 4 records, 1 signed checkpoints verified" in capsys.readouterr().out
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM audit WHERE seq = 4")
+    assert main(["audit", "verify", "--state-dir", str(tmp_path)]) == 1
+    assert "broken at record 4: deleted" in capsys.readouterr().out

@@ -92,6 +92,35 @@ local function revoke_consent(keys, args)
   return 1
 end
 
+-- Extend the audit tree (gateway/store/redis/audit_tree.py) if no replica did first.
+-- KEYS: tree, nodes, decision index, then one key per subject index entry.
+-- ARGV: old size, new size, frontier, node count, (field, hash)*, decision count,
+--       (decision id, seq)*, then the seq for each subject key.
+-- Returns 1 when applied, 0 when the stored size was not the old size.
+local function tree_extend(keys, args)
+  local size = redis.call('HGET', keys[1], 'size') or '0'
+  if size ~= args[1] then
+    return 0
+  end
+  local i = 4
+  local n = tonumber(args[i])
+  for j = 1, n do
+    redis.call('HSET', keys[2], args[i + 2 * j - 1], args[i + 2 * j])
+  end
+  i = i + 2 * n + 1
+  n = tonumber(args[i])
+  for j = 1, n do
+    redis.call('HSET', keys[3], args[i + 2 * j - 1], args[i + 2 * j])
+  end
+  i = i + 2 * n
+  for k = 4, #keys do
+    redis.call('RPUSH', keys[k], args[i + k - 3])
+  end
+  redis.call('HSET', keys[1], 'size', args[2], 'frontier', args[3])
+  return 1
+end
+
 redis.register_function('xinyi_rate', rate)
+redis.register_function('xinyi_tree_extend', tree_extend)
 redis.register_function('xinyi_append', append)
 redis.register_function('xinyi_revoke_consent', revoke_consent)

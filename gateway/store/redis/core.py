@@ -198,6 +198,10 @@ class RedisStore(Store):
         """A per-item key, hash-tagged on the item (spreads over a cluster)."""
         return self._k(kind, ident)
 
+    def audit_key(self, kind: str, ident: str = "") -> str:
+        """A key in the audit hash slot: written atomically with the log if need be."""
+        return self._ka(kind, ident) if ident else f"{self._tag}:{kind}"
+
     async def run(self, *command: Any) -> Any:
         """One command on the auto-pipeline (coalesced with the loop pass's others)."""
         return await self._run(*command)

@@ -1,0 +1,206 @@
+"""The audit log's tree builder, checkpoint signer and prover, off the request path.
+
+Decisions append records through the store's group commit and nothing more;
+this service follows the log in the background: it extends the Merkle tree
+(frontier, stored nodes, the decision and subject indexes) one page at a
+time and signs a checkpoint every ``checkpoint_every`` records or
+``checkpoint_seconds`` seconds. On Redis every replica runs it; a step
+applies only if no other replica extended the tree first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from gateway.audit.chain import canonical
+from gateway.audit.merkle import (
+    STORED_LEVEL,
+    Frontier,
+    PerfectHash,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    node_hash,
+)
+from gateway.audit.notes import sign_checkpoint
+from gateway.audit.store import AuditTreeStore, TreeExtension
+from gateway.store.base import AuditRecord, Store, StoreUnavailable
+from gateway.tokens.keys import KeyRing
+
+__all__ = ["AuditLog", "LogDamaged", "ring_public_keys"]
+
+log = logging.getLogger("xinyi.audit")
+
+_PAGE = 1_000
+_TILE = 1 << STORED_LEVEL
+
+
+class LogDamaged(Exception):
+    """The log does not continue where the tree ends: run ``audit verify``."""
+
+
+def ring_public_keys(ring: KeyRing) -> list[Ed25519PublicKey]:
+    """Every Ed25519 key of the ring, retired ones too: old checkpoints stay verifiable."""
+    return [
+        k.private.public_key() for k in ring.entries() if isinstance(k.private, Ed25519PrivateKey)
+    ]
+
+
+def leaf_of(record: AuditRecord) -> bytes:
+    return leaf_hash(canonical(record.entry))
+
+
+class AuditLog:
+    def __init__(
+        self,
+        store: Store,
+        tree: AuditTreeStore,
+        ring: Callable[[], KeyRing],
+        *,
+        origin: str,
+        every: int = 1000,
+        seconds: float = 10.0,
+    ) -> None:
+        self.store = store
+        self.tree = tree
+        self.origin = origin
+        self._ring = ring
+        self._every = every
+        self._seconds = seconds
+        self._signed_size = -1
+        self._signed_at = time.monotonic()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- life cycle ------------------------------------------------------------------------
+    async def open(self) -> None:
+        await self.tree.open()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        pause = min(1.0, self._seconds)
+        while True:
+            await asyncio.sleep(pause)
+            try:
+                await self.maybe_checkpoint()
+            except (StoreUnavailable, LogDamaged) as exc:
+                log.error("audit checkpointing paused", extra={"error": str(exc)})
+            except Exception:  # pragma: no cover - a bug must not stop the loop for good
+                log.exception("audit checkpointing failed")
+
+    # -- records -----------------------------------------------------------------------------
+    async def records(self, after_seq: int, limit: int) -> list[AuditRecord]:
+        return await self.store.audit_records(after_seq, limit)
+
+    # -- the tree ----------------------------------------------------------------------------
+    async def sync(self) -> Frontier:
+        """Extend the tree to the end of the log; the tree as it now stands."""
+        async with self._lock:
+            state = await self.tree.tree_state()
+            while True:
+                page = await self.records(state.size, _PAGE)
+                if not page:
+                    return state
+                step = TreeExtension(
+                    state.size, Frontier(state.size, list(state.hashes)), [], [], []
+                )
+                for record in page:
+                    if record.seq != step.frontier.size + 1:
+                        raise LogDamaged(
+                            f"record {step.frontier.size + 1} is not where the log continues"
+                        )
+                    step.frontier.append(leaf_of(record), step.nodes)
+                    entry = record.entry
+                    if "kind" not in entry:
+                        step.decisions.append((entry["decision_id"], record.seq))
+                    if entry.get("subject"):
+                        step.subjects.append((entry["subject"], record.seq))
+                if await self.tree.extend_tree(step):
+                    state = step.frontier
+                else:  # another replica extended it: start from what it wrote
+                    state = await self.tree.tree_state()
+
+    async def maybe_checkpoint(self) -> tuple[int, str] | None:
+        """Sign a checkpoint if enough records or time have passed since the last one."""
+        state = await self.sync()
+        if self._signed_size < 0:
+            latest = await self.tree.latest_checkpoint()
+            self._signed_size = latest[0] if latest else 0
+        unsigned = state.size - self._signed_size
+        if unsigned <= 0:
+            return None
+        if unsigned < self._every and time.monotonic() - self._signed_at < self._seconds:
+            return None
+        return await self._sign(state)
+
+    async def checkpoint_now(self) -> tuple[int, str]:
+        """Bring the tree up to date and sign it (unless that size is signed already)."""
+        state = await self.sync()
+        existing = await self.tree.checkpoint(state.size)
+        if existing is not None:
+            return state.size, existing
+        return await self._sign(state)
+
+    async def _sign(self, state: Frontier) -> tuple[int, str]:
+        key = self._ring().active("EdDSA")
+        if key is None or not isinstance(key.private, Ed25519PrivateKey):
+            raise RuntimeError("no active Ed25519 key to sign audit checkpoints")
+        note = sign_checkpoint(self.origin, state.size, state.root(), key.private)
+        if not await self.tree.put_checkpoint(state.size, note):
+            note = await self.tree.checkpoint(state.size) or note
+        self._signed_size, self._signed_at = state.size, time.monotonic()
+        return state.size, note
+
+    def public_keys(self) -> list[Ed25519PublicKey]:
+        return ring_public_keys(self._ring())
+
+    # -- proofs ----------------------------------------------------------------------------
+    def _prover(self) -> PerfectHash:
+        tiles: dict[int, list[bytes]] = {}
+
+        async def leaves(tile: int) -> list[bytes]:
+            if tile not in tiles:
+                page = await self.records(tile * _TILE, _TILE)
+                tiles[tile] = [leaf_of(r) for r in page]
+            return tiles[tile]
+
+        async def perfect(level: int, index: int) -> bytes:
+            if level >= STORED_LEVEL:
+                stored = await self.tree.node(level, index)
+                if stored is not None:
+                    return stored
+                return node_hash(
+                    await perfect(level - 1, 2 * index), await perfect(level - 1, 2 * index + 1)
+                )
+            first = index << level
+            tile = await leaves(first // _TILE)
+            offset = first % _TILE
+            hashes = tile[offset : offset + (1 << level)]
+            if len(hashes) != 1 << level:
+                raise LogDamaged(f"records {first + 1}…{first + (1 << level)} are not all there")
+            while len(hashes) > 1:
+                hashes = [node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
+            return hashes[0]
+
+        return perfect
+
+    async def inclusion(self, seq: int, tree_size: int) -> list[bytes]:
+        return await inclusion_proof(seq - 1, tree_size, self._prover())
+
+    async def consistency(self, old: int, new: int) -> list[bytes]:
+        return await consistency_proof(old, new, self._prover())

@@ -1,0 +1,120 @@
+"""The audit tree beside the embedded store's log (gateway.audit.store)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from gateway.audit.merkle import Frontier
+from gateway.audit.store import AuditTreeStore, TreeExtension
+from gateway.store.base import AuditRecord
+from gateway.store.embedded.core import EmbeddedStore
+
+__all__ = ["EmbeddedAuditTree"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_tree (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    size INTEGER NOT NULL,
+    frontier BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_nodes (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    size INTEGER PRIMARY KEY,
+    note TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_decisions (
+    decision_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_subjects (
+    subject TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (subject, seq)
+) WITHOUT ROWID;
+"""
+
+
+class EmbeddedAuditTree(AuditTreeStore):
+    def __init__(self, store: EmbeddedStore) -> None:
+        self._store = store
+
+    async def open(self) -> None:
+        await self._store.ensure_schema(_SCHEMA)
+
+    async def tree_state(self) -> Frontier:
+        row = self._store.reader.execute("SELECT size, frontier FROM audit_tree").fetchone()
+        return Frontier.unpack(int(row[0]), bytes(row[1])) if row else Frontier()
+
+    async def extend_tree(self, step: TreeExtension) -> bool:
+        def apply(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT size FROM audit_tree").fetchone()
+            if (int(row[0]) if row else 0) != step.old_size:
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO audit_tree VALUES (1, ?, ?)",
+                (step.frontier.size, step.frontier.pack()),
+            )
+            conn.executemany("INSERT OR REPLACE INTO audit_nodes VALUES (?, ?, ?)", step.nodes)
+            conn.executemany("INSERT OR REPLACE INTO audit_decisions VALUES (?, ?)", step.decisions)
+            conn.executemany("INSERT OR IGNORE INTO audit_subjects VALUES (?, ?)", step.subjects)
+            return True
+
+        done: bool = await self._store.in_writer(apply)
+        return done
+
+    async def node(self, level: int, index: int) -> bytes | None:
+        row = self._store.reader.execute(
+            "SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?", (level, index)
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    async def put_checkpoint(self, size: int, note: str) -> bool:
+        def put(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO audit_checkpoints VALUES (?, ?)", (size, note)
+            )
+            return cur.rowcount == 1
+
+        done: bool = await self._store.in_writer(put)
+        return done
+
+    async def checkpoint(self, size: int) -> str | None:
+        row = self._store.reader.execute(
+            "SELECT note FROM audit_checkpoints WHERE size = ?", (size,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    async def latest_checkpoint(self) -> tuple[int, str] | None:
+        row = self._store.reader.execute(
+            "SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    async def checkpoints(self, after_size: int, limit: int) -> list[tuple[int, str]]:
+        rows = self._store.reader.execute(
+            "SELECT size, note FROM audit_checkpoints WHERE size > ? ORDER BY size LIMIT ?",
+            (after_size, limit),
+        ).fetchall()
+        return [(int(s), str(n)) for s, n in rows]
+
+    async def scan(self, cursor: int, limit: int) -> tuple[list[AuditRecord], int]:
+        # The sequence number is the table's key: stored order is seq order.
+        page = await self._store.audit_records(cursor, limit)
+        return page, page[-1].seq if page else cursor
+
+    async def decision_seq(self, decision_id: str) -> int | None:
+        row = self._store.reader.execute(
+            "SELECT seq FROM audit_decisions WHERE decision_id = ?", (decision_id,)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    async def subject_seqs(self, subject: str) -> list[int]:
+        rows = self._store.reader.execute(
+            "SELECT seq FROM audit_subjects WHERE subject = ? ORDER BY seq", (subject,)
+        ).fetchall()
+        return [int(s) for (s,) in rows]
