@@ -6,16 +6,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from adapters.credit.base import AdapterContext, CreditSource
+from gateway.audit.events import GATEWAY_ACTOR, audit_event
 from gateway.audit.log import AuditLog
 from gateway.audit.store import audit_tree_store
 from gateway.errors import Forbidden, RateLimited, Unauthenticated
@@ -78,6 +81,7 @@ class Gateway:
     tz: ZoneInfo
     status_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
     audit: AuditLog = field(init=False)
+    _pending: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
     _today: dt.date = field(default=dt.date.min, repr=False)
     _today_at: int = field(default=-1, repr=False)
 
@@ -160,7 +164,19 @@ class Gateway:
         gateway.audit.start()
         return gateway
 
+    async def record(self, kind: str, partner: str = GATEWAY_ACTOR, **detail: Any) -> None:
+        """Put a change (policy reload, key change …) on the audit record."""
+        await self.store.append_audit(audit_event(kind, partner, self.now(), **detail))
+
+    def _record_later(self, kind: str, **detail: Any) -> None:
+        # From a signal handler: the record is appended as soon as the loop runs.
+        task = asyncio.get_running_loop().create_task(self.record(kind, **detail))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
     async def close(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
         await self.audit.close()
         await self.store.close()
         await self.credit.close()
@@ -215,12 +231,23 @@ class Gateway:
 
     def reload(self) -> None:
         """SIGHUP: policies and keys, each kept as it was if the new one is refused."""
-        self.reload_policies()
+        ok, reasons = self.reload_policies()
+        self._record_later(
+            "policy_reloaded" if ok else "policy_reload_refused",
+            outcome="loaded" if ok else "refused",
+            policy_set=self.policies.hash,
+            reasons=len(reasons),
+        )
         try:
             self.reload_keys()
         except (OSError, ValueError) as exc:
             log.error(
                 "key ring reload failed; the previous ring keeps serving", extra={"error": str(exc)}
+            )
+        else:
+            self._record_later(
+                "keys_reloaded",
+                keys=[{"kid": k.kid, "status": k.status} for k in self.keys.entries()],
             )
 
     async def authenticate(self, request: web.Request, scope: str | None = None) -> Partner:

@@ -8,6 +8,7 @@ names the file, the key and what to do about it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,7 @@ __all__ = [
     "AuditSettings",
     "ConfigError",
     "CreditSourceSettings",
+    "FilingApproval",
     "Partner",
     "PartnerKind",
     "RateLimit",
@@ -56,6 +58,15 @@ class RateLimit(_Model):
     burst: int = Field(100, ge=1)
 
 
+class FilingApproval(_Model):
+    """The 备案表's approval of a partner's use: 批准使用科室 and 批准使用分管领导, dated."""
+
+    department: str = Field(min_length=1, max_length=64)  # 批准使用科室
+    department_approved_on: dt.date
+    leader: str = Field(min_length=1, max_length=64)  # 批准使用分管领导
+    leader_approved_on: dt.date
+
+
 class Partner(_Model):
     """A partner and its contract: what it may ask, for which purposes, how it signs in."""
 
@@ -76,6 +87,8 @@ class Partner(_Model):
     token_alg: Literal["EdDSA", "ES256"] = "EdDSA"  # noqa: S105 - an algorithm name
     # Partners of one sector share subject pseudonyms; by default every partner is its own.
     sector: str | None = None
+    # The contract's approval, copied into the monthly 备案 report.
+    approval: FilingApproval | None = None
 
     @field_validator("api_key_sha256")
     @classmethod

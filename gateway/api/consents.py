@@ -90,5 +90,6 @@ async def revoke_consent(request: web.Request) -> web.Response:
     # Only the platform that recorded a consent may revoke it; to others it does not exist.
     if consent is None or (consent.created_by not in (None, caller.id)):
         raise NotFound("no such consent")
-    await gw.store.revoke_consent(consent_id, gw.now())
+    if consent.revoked_at is None:
+        await gw.consents.revoke(consent, by=caller.id, now=gw.now())
     return web.Response(status=204)

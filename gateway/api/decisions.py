@@ -12,6 +12,7 @@ from gateway.api.http import json_response, raw_json_response, read_json, requir
 from gateway.api.idempotency import abandon, begin, replayed, run_idempotent
 from gateway.api.keys import GATEWAY
 from gateway.api.schemas import DecisionBody, FeedbackBody, field_errors
+from gateway.audit.events import audit_event
 from gateway.errors import FieldError, Forbidden, InvalidRequest, NotFound
 from gateway.identifiers import InvalidIdentifier, validate_subject_id
 from gateway.pipeline import DecisionQuery
@@ -161,6 +162,15 @@ async def post_feedback(request: web.Request) -> web.Response:
             raise InvalidRequest(
                 "the feedback does not match the schema", errors=field_errors(exc)
             ) from None
+        await gw.store.append_audit(
+            audit_event(
+                "feedback_received",
+                partner.id,
+                gw.now(),
+                outcome="applied" if body.applied else "not_applied",
+                decision_id=decision_id,
+            )
+        )
         await gw.store.add_feedback(
             decision_id,
             partner.id,

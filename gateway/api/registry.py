@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gateway.api import admin, audit, consents, decisions, events, oauth, service, tokens
+from gateway.api import (
+    admin,
+    audit,
+    consents,
+    decisions,
+    events,
+    oauth,
+    service,
+    subjects,
+    tokens,
+)
 
 __all__ = ["MODULES"]
 
@@ -21,4 +31,5 @@ MODULES: tuple[ModuleType, ...] = (
     tokens,
     events,
     audit,
+    subjects,
 )

@@ -23,6 +23,7 @@ __all__ = [
     "DecisionBody",
     "FeedbackBody",
     "Subject",
+    "SubjectUsesBody",
     "field_errors",
 ]
 
@@ -49,6 +50,10 @@ class DecisionBody(_Body):
 class FeedbackBody(_Body):
     applied: StrictBool
     detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class SubjectUsesBody(_Body):
+    subject: Subject
 
 
 class ConsentBody(_Body):

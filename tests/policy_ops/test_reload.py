@@ -51,7 +51,7 @@ def lawful_edit(policy_dir: Path) -> None:
 
 async def audit_entry(served: Served, decision_id: str) -> dict[str, object]:
     records = await served.gateway.store.audit_records(0, 10_000)
-    return next(r.entry for r in records if r.entry["decision_id"] == decision_id)
+    return next(r.entry for r in records if r.entry.get("decision_id") == decision_id)
 
 
 async def test_a_lawful_edit_is_served_after_reload(served: Served, policy_dir: Path) -> None:

@@ -159,7 +159,7 @@ async def test_tourism_decisions_grant_the_new_benefit_with_a_token(served: Serv
     assert decision["benefit_until"] == (served.gateway.today() + dt.timedelta(14)).isoformat()
 
     records = await served.gateway.store.audit_records(0, 1000)
-    entry = next(r.entry for r in records if r.entry["decision_id"] == decision["decision_id"])
+    entry = next(r.entry for r in records if r.entry.get("decision_id") == decision["decision_id"])
     assert entry["scene"] == "tourism"
     assert entry["partner"] == "scenic-spot-1"
     assert entry["consent_id"] == consent_id
