@@ -8,6 +8,8 @@ xinyi-gateway policy bundle build [--dir DIR] --out FILE | sign FILE --key PEM
                           | verify FILE --keys JWKS | keygen --key PEM --jwks JWKS
 xinyi-gateway keys list|add [--alg EdDSA|ES256]|activate KID|retire KID [--state-dir DIR]
 xinyi-gateway audit verify [--config FILE] [--state-dir DIR] [--store URL]
+xinyi-gateway audit report --month YYYY-MM [--format csv|xlsx] [--out FILE] [--role R]
+                           [--config FILE] [--state-dir DIR] [--store URL]
 """
 
 from __future__ import annotations
@@ -306,7 +308,11 @@ def _audit_settings(args: argparse.Namespace) -> Settings:
     """Settings for the audit commands: the same --config/--state-dir/--store as serve."""
     overrides: dict[str, Any] = {}
     if args.state_dir or not args.config:
-        overrides["state_dir"] = Path(args.state_dir or ".xinyi-demo").resolve()
+        state_dir = Path(args.state_dir or ".xinyi-demo").resolve()
+        overrides["state_dir"] = state_dir
+        # A demo state directory holds its own partners file (serve --demo wrote it).
+        if not args.config and (state_dir / "partners.yaml").is_file():
+            overrides["partners_file"] = state_dir / "partners.yaml"
     if args.store:
         overrides["store"] = args.store
     return load_settings(Path(args.config) if args.config else None, overrides)
@@ -325,6 +331,44 @@ def _audit_verify(args: argparse.Namespace) -> int:
     )
     print(message)
     return 0 if ok else 1
+
+
+def _audit_report(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
+    from gateway.audit.report import build_report, parse_month
+    from gateway.audit.verify import _missing_database
+    from gateway.runtime import open_store
+    from gateway.settings import load_partners
+
+    try:
+        parse_month(args.month)
+        settings = _audit_settings(args)
+        partners = {p.id: p for p in load_partners(settings.partners_file)}
+    except (ConfigError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    missing = _missing_database(settings.store_url)
+    if missing is not None:
+        print(f"no state database at {missing}", file=sys.stderr)
+        return 1
+
+    async def run() -> Any:
+        store = open_store(settings.store_url)
+        await store.open()
+        try:
+            return await build_report(
+                store.audit_records, partners, ZoneInfo(settings.timezone), args.month, args.role
+            )
+        finally:
+            await store.close()
+
+    report = asyncio.run(run())
+    data = report.xlsx() if args.format == "xlsx" else report.csv()
+    out = Path(args.out or f"beian-{args.month}.{args.format}")
+    out.write_bytes(data)
+    print(f"wrote {out}: {len(report.rows)} uses in {args.month}")
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -403,7 +447,18 @@ def _parser() -> argparse.ArgumentParser:
         "verify", help="check the audit chain, Merkle tree and signed checkpoints"
     )
     verify.set_defaults(run=_audit_verify)
-    for command in (verify,):
+    report = audit.add_parser("report", help="the monthly 备案 report of every use")
+    report.add_argument("--month", required=True, help="YYYY-MM, in the configured time zone")
+    report.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    report.add_argument("--out", help="file to write (default beian-YYYY-MM.<format>)")
+    report.add_argument(
+        "--role",
+        choices=["auditor", "operator"],
+        default="auditor",
+        help="who reads it: an operator sees pseudonyms and staff ids masked",
+    )
+    report.set_defaults(run=_audit_report)
+    for command in (verify, report):
         command.add_argument("--config", help="gateway YAML configuration")
         command.add_argument("--state-dir")
         command.add_argument("--store")

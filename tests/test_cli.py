@@ -261,3 +261,25 @@ def test_audit_verify_checks_signed_checkpoints(
         conn.execute("DELETE FROM audit WHERE seq = 4")
     assert main(["audit", "verify", "--state-dir", str(tmp_path)]) == 1
     assert "broken at record 4: deleted" in capsys.readouterr().out
+
+
+def test_audit_report_writes_the_months_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+
+    _record_decisions(tmp_path / "state.sqlite3", 3)
+    out = tmp_path / "june.csv"
+    args = ["audit", "report", "--state-dir", str(tmp_path), "--month", "2025-06"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "3 uses in 2025-06" in capsys.readouterr().out
+    rows = list(csv.reader(out.read_text(encoding="utf-8-sig").splitlines()))
+    assert rows[1][:8] == ["序号", "时间", "事项", "应用领域", "对象", "主体", "使用人", "情况"]
+    assert [r[0] for r in rows[2:5]] == ["1", "2", "3"]
+    assert rows[5] == []
+    xlsx = tmp_path / "may.xlsx"
+    month = ["--month", "2025-05", "--format", "xlsx", "--out", str(xlsx)]
+    assert main([*args[:4], *month]) == 0
+    assert "0 uses in 2025-05" in capsys.readouterr().out
+    assert xlsx.read_bytes()[:2] == b"PK"
+    assert main([*args[:4], "--month", "June"]) == 2

@@ -17,6 +17,7 @@ from gateway.api.keys import GATEWAY
 from gateway.api.spec import AUTH_ERRORS, BEARER, ApiPart, json_content, problem, query_param
 from gateway.audit.chain import canonical
 from gateway.audit.merkle import leaf_hash
+from gateway.audit.report import build_report, parse_month
 from gateway.errors import FieldError, InvalidRequest, NotFound, ProblemError
 from gateway.runtime import Gateway
 
@@ -258,6 +259,71 @@ openapi.add(
             "200": json_content({"type": "object"}),
             "403": problem("not an auditor (forbidden_kind)"),
             "422": problem("a parameter is invalid"),
+            **AUTH_ERRORS,
+        },
+    },
+)
+
+
+@routes.get("/v1/audit/report")
+async def report(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    caller = await gw.authenticate(request)
+    gw.partners.require_kind(caller, *_OVERSEERS)
+    month = request.query.get("month", "")
+    try:
+        parse_month(month)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), errors=[FieldError("/month", "YYYY-MM")]) from None
+    fmt = request.query.get("format", "csv")
+    if fmt not in ("csv", "xlsx"):
+        raise InvalidRequest("format is csv or xlsx", errors=[FieldError("/format", "csv|xlsx")])
+    built = await build_report(
+        gw.audit.records,
+        gw.partners.by_id,
+        gw.tz,
+        month,
+        "auditor" if caller.kind == "auditor" else "operator",
+    )
+    if fmt == "xlsx":
+        return web.Response(
+            body=built.xlsx(),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="beian-{month}.xlsx"'},
+        )
+    return web.Response(
+        body=built.csv(),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="beian-{month}.csv"'},
+    )
+
+
+openapi.add(
+    "/v1/audit/report",
+    "get",
+    {
+        "summary": "The monthly 备案 report (partners of kind operator or auditor)",
+        "description": "One row per use with the 备案表's columns, then per-partner, per-scene "
+        "and per-kind counts and guard events. An operator sees pseudonyms and staff ids "
+        "masked.",
+        "security": BEARER,
+        "parameters": [
+            query_param("month", {"type": "string", "pattern": r"^\d{4}-\d{2}$"}, required=True),
+            query_param("format", {"type": "string", "enum": ["csv", "xlsx"]}),
+        ],
+        "responses": {
+            "200": {
+                "description": "the report",
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                        "schema": {"type": "string", "format": "binary"}
+                    },
+                },
+            },
+            "403": problem("not an operator or auditor (forbidden_kind)"),
+            "422": problem("month or format is invalid"),
             **AUTH_ERRORS,
         },
     },
