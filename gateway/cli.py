@@ -327,7 +327,12 @@ def _audit_verify(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     ok, message = asyncio.run(
-        verify_store(settings.store_url, settings.state_dir / "keys", settings.audit.origin)
+        verify_store(
+            settings.store_url,
+            settings.state_dir / "keys",
+            settings.audit.origin,
+            settings.archive_dir,
+        )
     )
     print(message)
     return 0 if ok else 1
@@ -357,8 +362,21 @@ def _audit_report(args: argparse.Namespace) -> int:
         store = open_store(settings.store_url)
         await store.open()
         try:
+            from gateway.audit.archive import Archive
+            from gateway.audit.log import AuditLog
+            from gateway.audit.store import audit_tree_store
+            from gateway.tokens.keys import KeyRing
+
+            audit = AuditLog(
+                store,
+                audit_tree_store(store),
+                lambda: KeyRing.load(settings.state_dir / "keys"),
+                origin=settings.audit_origin,
+                archive=Archive(settings.archive_dir),
+            )
+            await audit.open()
             return await build_report(
-                store.audit_records, partners, ZoneInfo(settings.timezone), args.month, args.role
+                audit.records, partners, ZoneInfo(settings.timezone), args.month, args.role
             )
         finally:
             await store.close()

@@ -18,8 +18,10 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from adapters.credit.base import AdapterContext, CreditSource
+from gateway.audit.archive import Archive
 from gateway.audit.events import GATEWAY_ACTOR, audit_event
 from gateway.audit.log import AuditLog
+from gateway.audit.retention import Retention
 from gateway.audit.store import audit_tree_store
 from gateway.errors import Forbidden, RateLimited, Unauthenticated
 from gateway.facts.cache import RecordCache
@@ -81,6 +83,7 @@ class Gateway:
     tz: ZoneInfo
     status_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
     audit: AuditLog = field(init=False)
+    retention: Retention = field(init=False)
     _pending: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
     _today: dt.date = field(default=dt.date.min, repr=False)
     _today_at: int = field(default=-1, repr=False)
@@ -159,9 +162,12 @@ class Gateway:
             origin=settings.audit_origin,
             every=settings.audit.checkpoint_every,
             seconds=settings.audit.checkpoint_seconds,
+            archive=Archive(settings.archive_dir),
         )
         await gateway.audit.open()
         gateway.audit.start()
+        gateway.retention = Retention(gateway.audit, settings.retention)
+        gateway.retention.start()
         return gateway
 
     async def record(self, kind: str, partner: str = GATEWAY_ACTOR, **detail: Any) -> None:
@@ -177,6 +183,7 @@ class Gateway:
     async def close(self) -> None:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+        await self.retention.close()
         await self.audit.close()
         await self.store.close()
         await self.credit.close()

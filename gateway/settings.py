@@ -32,6 +32,7 @@ __all__ = [
     "Partner",
     "PartnerKind",
     "RateLimit",
+    "RetentionSettings",
     "Settings",
     "load_partners",
     "load_settings",
@@ -137,6 +138,24 @@ class AuditSettings(_Model):
     checkpoint_seconds: float = Field(10.0, gt=0)
 
 
+class RetentionSettings(_Model):
+    """How long each kind of state stays hot (docs/audit.md "Retention")."""
+
+    # Audit records older than this move to archive segments, with their decision
+    # bodies and index entries; None keeps everything hot.
+    audit_days: float | None = Field(None, ge=0)
+    # Where segments go (default <state_dir>/archive). With Redis, shared storage.
+    archive_dir: Path | None = None
+    # Records per segment, at most (a segment ends at a checkpoint).
+    segment_records: int = Field(100_000, ge=1)
+    # Token records stay this long past their expiry (embedded; Redis expires them).
+    token_grace_days: float = Field(7.0, ge=0)
+    # Feedback older than this is dropped from the hot store (it is on the audit record).
+    feedback_days: float = Field(400.0, ge=0)
+    # How often the sweeper runs. Expired idempotency and replay entries go each sweep.
+    sweep_seconds: float = Field(60.0, gt=0)
+
+
 class CreditSourceSettings(_Model):
     adapter: str = "sqlite"
     options: dict[str, Any] = Field(default_factory=dict)
@@ -161,6 +180,7 @@ class Settings(BaseSettings):
     store: str | None = None
     credit_source: CreditSourceSettings = Field(default_factory=CreditSourceSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     timezone: str = "Asia/Shanghai"
     records_cache_seconds: float = Field(30.0, ge=0)
     records_cache_size: int = Field(100_000, ge=0)
@@ -200,6 +220,10 @@ class Settings(BaseSettings):
             return self.audit.origin
         host = self.issuer.split("://", 1)[-1].split("/", 1)[0]
         return f"{host}/audit"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.retention.archive_dir or self.state_dir / "archive"
 
     @property
     def store_url(self) -> str:

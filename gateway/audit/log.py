@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from gateway.audit.archive import Archive
 from gateway.audit.chain import canonical
 from gateway.audit.merkle import (
     STORED_LEVEL,
@@ -66,9 +68,11 @@ class AuditLog:
         origin: str,
         every: int = 1000,
         seconds: float = 10.0,
+        archive: Archive | None = None,
     ) -> None:
         self.store = store
         self.tree = tree
+        self.archive = archive
         self.origin = origin
         self._ring = ring
         self._every = every
@@ -105,7 +109,90 @@ class AuditLog:
 
     # -- records -----------------------------------------------------------------------------
     async def records(self, after_seq: int, limit: int) -> list[AuditRecord]:
-        return await self.store.audit_records(after_seq, limit)
+        """Records after ``after_seq`` from archive segments and hot state, seamlessly."""
+        while True:
+            archived = await self.tree.archived_size()
+            if after_seq < archived:
+                if self.archive is None:
+                    raise LogDamaged(f"records up to {archived} are archived and no archive is set")
+                old = self.archive.records(after_seq, min(limit, archived - after_seq))
+                if not old or len(old) == limit:
+                    return old
+                # A page may span the archive's end and hot state.
+                return old + await self.records(old[-1].seq, limit - len(old))
+            page = await self.store.audit_records(after_seq, limit)
+            # Archiving between the two reads would make the page skip records: read again.
+            if (
+                not page
+                or page[0].seq == after_seq + 1
+                or await self.tree.archived_size() == archived
+            ):
+                return page
+
+    async def scan(self, cursor: int, limit: int) -> tuple[list[AuditRecord], int]:
+        """Every record as stored, archive segments first (for ``audit verify``).
+
+        Cursor 0 is the first archived record; past the archived ones (``held`` of
+        them) the cursor continues into the hot store's own scan, which starts
+        after the archived size.
+        """
+        archived = await self.tree.archived_size()
+        held = 0
+        for segment in self.archive.segments() if self.archive is not None else []:
+            _, records = self.archive.read(segment)  # type: ignore[union-attr]
+            if cursor < held + len(records):
+                page = records[cursor - held : cursor - held + limit]
+                return page, cursor + len(page)
+            held += len(records)
+        page, after = await self.tree.scan(cursor - held + archived, limit)
+        return page, after - archived + held
+
+    async def all_checkpoints(self, after_size: int, limit: int) -> list[tuple[int, str]]:
+        """Checkpoints from archive segments and hot state, smallest first."""
+        found = dict(self.archive.checkpoints()) if self.archive is not None else {}
+        found.update(await self.tree.checkpoints(after_size, limit))
+        return [(s, n) for s, n in sorted(found.items()) if s > after_size][:limit]
+
+    # -- retention ----------------------------------------------------------------------------
+    async def archive_before(self, cutoff: dt.datetime, segment_records: int) -> int:
+        """Move records older than ``cutoff`` to archive segments, each ending
+        at a checkpoint; how many moved."""
+        if self.archive is None:
+            return 0
+        moved = 0
+        async with self._lock:
+            start = await self.tree.archived_size()
+            end = await self._old_end(start, cutoff)
+            sizes = [s for s, _ in await self.tree.checkpoints(start, 1_000_000) if s <= end]
+            while sizes:
+                fitting = [s for s in sizes if s - start <= segment_records]
+                target = fitting[-1] if fitting else sizes[0]
+                records = await self.store.audit_records(start, target - start)
+                if len(records) != target - start or records[-1].seq != target:
+                    raise LogDamaged(f"records {start + 1}…{target} are not all in hot state")
+                checkpoints = await self.tree.checkpoints(start, 1_000_000)
+                self.archive.write(
+                    records, [(s, n) for s, n in checkpoints if s <= target], self.origin
+                )
+                await self.tree.drop_archived(target, records)
+                moved += len(records)
+                start = target
+                sizes = [s for s in sizes if s > target]
+        return moved
+
+    async def _old_end(self, start: int, cutoff: dt.datetime) -> int:
+        """The last seq, from ``start`` on, of the run of records older than ``cutoff``."""
+        built = (await self.tree.tree_state()).size
+        end = start
+        while end < built:
+            page = await self.store.audit_records(end, min(_PAGE, built - end))
+            if not page:
+                break
+            for record in page:
+                if dt.datetime.fromisoformat(record.entry["time"]) >= cutoff:
+                    return end
+                end = record.seq
+        return end
 
     # -- the tree ----------------------------------------------------------------------------
     async def sync(self) -> Frontier:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "EMPTY_ROOT",
+    "KEPT_LEVEL",
     "STORED_LEVEL",
     "Frontier",
     "PerfectHash",
@@ -34,6 +35,10 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 # (like the tiles of C2SP tlog-tiles, height 8); smaller subtrees are recomputed
 # from at most 256 leaves.
 STORED_LEVEL = 8
+# Stored nodes below this level inside archived ranges are dropped with the records
+# (recomputed from archive segments if a proof needs them); higher ones, one per
+# 65,536 records, stay.
+KEPT_LEVEL = 16
 
 # hash of the perfect subtree at (level, index): leaves [index << level, (index + 1) << level)
 PerfectHash = Callable[[int, int], Awaitable[bytes]]

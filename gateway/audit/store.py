@@ -1,4 +1,4 @@
-"""What the audit tree keeps beside the log, on every backend.
+"""What the audit tree keeps beside the log, on every backend (and what retention drops).
 
 The log itself (records, chain head) belongs to the core store. Beside it:
 the tree's frontier and size, the stored perfect-subtree nodes
@@ -65,6 +65,22 @@ class AuditTreeStore(ABC):
         Unlike ``Store.audit_records`` this trusts no sequence number, so ``audit
         verify`` sees a damaged log as it is stored.
         """
+
+    @abstractmethod
+    async def archived_size(self) -> int:
+        """How many records (seq 1 … this) have moved to archive segments."""
+
+    @abstractmethod
+    async def drop_archived(self, upto: int, records: list[AuditRecord]) -> None:
+        """Let archived records go from hot state, all or nothing: the records up to
+        ``upto`` (``records`` are they), their index entries and decision bodies,
+        small stored nodes inside the range and the checkpoints below ``upto``."""
+
+    @abstractmethod
+    async def purge_expired(self, now: float, token_grace_s: float, feedback_before: str) -> int:
+        """Drop expired idempotency and replay entries, token records expired more than
+        ``token_grace_s`` ago and feedback older than ``feedback_before`` (ISO time)
+        where the backend does not expire them itself; how many went."""
 
     @abstractmethod
     async def decision_seq(self, decision_id: str) -> int | None: ...

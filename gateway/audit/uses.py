@@ -12,7 +12,7 @@ from typing import Any
 
 from gateway.audit.log import AuditLog
 from gateway.settings import Partner
-from gateway.store.base import Store
+from gateway.store.base import AuditRecord, Store
 from gateway.trust.pseudonyms import Pseudonyms
 
 __all__ = ["subject_uses"]
@@ -53,13 +53,20 @@ async def subject_uses(
     await audit.sync()  # the index covers every acknowledged record
     names = {pseudonyms.internal(kind, subject_id)}
     names |= {pseudonyms.of(p.pseudonym_sector, kind, subject_id) for p in partners}
+    found: list[AuditRecord] = []
+    if audit.archive is not None:
+        # Archived records have left the index: their segments are read instead.
+        for segment in audit.archive.segments():
+            _, records = audit.archive.read(segment)
+            found += [r for r in records if r.entry.get("subject") in names]
     seqs = sorted({seq for name in names for seq in await audit.tree.subject_seqs(name)})
-    uses = []
     for seq in seqs:
         page = await audit.records(seq - 1, 1)
-        if not page or page[0].entry.get("subject") not in names:
-            continue
-        entry = page[0].entry
+        if page and page[0].seq == seq and page[0].entry.get("subject") in names:
+            found.append(page[0])
+    uses = []
+    for record in sorted({r.seq: r for r in found}.values(), key=lambda r: r.seq):
+        seq, entry = record.seq, record.entry
         use: dict[str, Any] = {
             "seq": seq,
             "kind": entry.get("kind", "decision"),
@@ -71,8 +78,8 @@ async def subject_uses(
         }
         if "kind" not in entry:
             use["decision_id"] = entry["decision_id"]
-            found = await store.get_decision(entry["decision_id"])
-            if found is not None:
-                use["explanation"] = _explanation(found[1])
+            decision = await store.get_decision(entry["decision_id"])
+            if decision is not None:  # a body past its retention has no explanation left
+                use["explanation"] = _explanation(decision[1])
         uses.append(use)
     return uses

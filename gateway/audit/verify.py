@@ -1,5 +1,7 @@
 """``audit verify``: recompute the chain and the tree, check every checkpoint.
 
+Archive segments are read first, then hot state, as one log.
+
 Records are read in order with a look-ahead window, so when the chain breaks
 the damage can be named: a record ``edited`` (its content, or its hash
 recomputed), ``deleted``, ``inserted`` or ``reordered``, or a
@@ -16,10 +18,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from gateway.audit.archive import Archive
 from gateway.audit.chain import GENESIS, canonical, chain_hash
+from gateway.audit.log import AuditLog, ring_public_keys
 from gateway.audit.merkle import Frontier, leaf_hash
 from gateway.audit.notes import NoteError, parse_checkpoint, verify_checkpoint
-from gateway.audit.store import AuditTreeStore, audit_tree_store
+from gateway.audit.store import audit_tree_store
 from gateway.runtime import open_store
 from gateway.store.base import AuditRecord
 from gateway.tokens.keys import KeyRing
@@ -104,8 +108,7 @@ def _classify(window: list[AuditRecord], prev: str, prev_prev: str, k: int) -> D
 
 
 async def verify_log(
-    read: Reader,
-    tree: AuditTreeStore,
+    audit: AuditLog,
     origin: str | None,
     keys: list[Ed25519PublicKey] | None,
 ) -> Verification:
@@ -116,7 +119,8 @@ async def verify_log(
     buffer: deque[AuditRecord] = deque()
     exhausted = False
     cursor = 0
-    pending = await tree.checkpoints(0, 1_000)
+    read: Reader = audit.scan
+    pending = await audit.all_checkpoints(0, 1_000)
 
     async def fill() -> None:
         nonlocal exhausted, cursor
@@ -151,7 +155,7 @@ async def verify_log(
                     )
                 checked += 1
             if not pending:
-                pending = await tree.checkpoints(size, 1_000)
+                pending = await audit.all_checkpoints(size, 1_000)
         return None
 
     checked_size = 0
@@ -174,7 +178,7 @@ async def verify_log(
         return Verification(
             frontier.size, checked, prev, _classify(list(buffer), prev, prev_prev, k)
         )
-    expected = max((await tree.tree_state()).size, *(s for s, _ in pending), 0)
+    expected = max((await audit.tree.tree_state()).size, *(s for s, _ in pending), 0)
     if expected > frontier.size:
         damage = Damage(
             frontier.size + 1,
@@ -194,23 +198,31 @@ def _missing_database(store_url: str) -> Path | None:
 
 
 async def verify_store(
-    store_url: str, keys_dir: Path, origin: str | None = None
+    store_url: str,
+    keys_dir: Path | None = None,
+    origin: str | None = None,
+    archive_dir: Path | None = None,
 ) -> tuple[bool, str]:
     # Opening a store creates it: a mistyped path would then verify as an empty, intact log.
     missing = _missing_database(store_url)
     if missing is not None:
         return False, f"no state database at {missing}: nothing was verified"
-    from gateway.audit.log import ring_public_keys
-
     # Without the key ring the roots are still checked, and the output says so.
-    keys = ring_public_keys(KeyRing.load(keys_dir)) if (keys_dir / "ring.json").is_file() else None
-
+    has_ring = keys_dir is not None and (keys_dir / "ring.json").is_file()
+    ring = KeyRing.load(keys_dir) if keys_dir is not None and has_ring else None
+    keys = ring_public_keys(ring) if ring is not None else None
     store = open_store(store_url)
     await store.open()
     try:
-        tree = audit_tree_store(store)
-        await tree.open()
-        result = await verify_log(tree.scan, tree, origin, keys)
+        audit = AuditLog(
+            store,
+            audit_tree_store(store),
+            lambda: ring or KeyRing(Path(), []),
+            origin=origin or "",
+            archive=Archive(archive_dir) if archive_dir is not None else None,
+        )
+        await audit.open()
+        result = await verify_log(audit, origin, keys)
         return result.ok, str(result)
     finally:
         await store.close()

@@ -120,7 +120,54 @@ local function tree_extend(keys, args)
   return 1
 end
 
+-- Audit records after a seq, where the log list starts at seq base + 1 (records up to
+-- base are archived). KEYS: log, base. ARGV: after seq, limit. Read atomically with
+-- the base, so archiving between two commands cannot shift the page.
+local function audit_range(keys, args)
+  local base = tonumber(redis.call('GET', keys[2]) or '0')
+  local start = math.max(tonumber(args[1]) - base, 0)
+  return redis.call('LRANGE', keys[1], start, start + tonumber(args[2]) - 1)
+end
+
+-- Let archived records go. KEYS: log, base, decision index, nodes, checkpoints,
+-- checkpoint sizes, then n decision keys, then subject index keys.
+-- ARGV: upto, n, decision ids (n), node field count m, node fields (m).
+local function audit_drop(keys, args)
+  local upto = tonumber(args[1])
+  local base = tonumber(redis.call('GET', keys[2]) or '0')
+  if upto <= base then
+    return 0
+  end
+  redis.call('LTRIM', keys[1], upto - base, -1)
+  redis.call('SET', keys[2], args[1])
+  local n = tonumber(args[2])
+  for i = 1, n do
+    redis.call('HDEL', keys[3], args[2 + i])
+    redis.call('DEL', keys[6 + i])
+  end
+  local m = tonumber(args[3 + n])
+  for i = 1, m do
+    redis.call('HDEL', keys[4], args[3 + n + i])
+  end
+  for _, size in ipairs(redis.call('ZRANGEBYSCORE', keys[6], '-inf', '(' .. args[1])) do
+    redis.call('HDEL', keys[5], size)
+  end
+  redis.call('ZREMRANGEBYSCORE', keys[6], '-inf', '(' .. args[1])
+  for k = 7 + n, #keys do
+    while true do
+      local first = redis.call('LINDEX', keys[k], 0)
+      if not first or tonumber(first) > upto then
+        break
+      end
+      redis.call('LPOP', keys[k])
+    end
+  end
+  return 1
+end
+
 redis.register_function('xinyi_rate', rate)
+redis.register_function('xinyi_audit_range', audit_range)
+redis.register_function('xinyi_audit_drop', audit_drop)
 redis.register_function('xinyi_tree_extend', tree_extend)
 redis.register_function('xinyi_append', append)
 redis.register_function('xinyi_revoke_consent', revoke_consent)

@@ -40,7 +40,7 @@ async def _log(store: Store, tmp_path: Path, n: int = 20) -> tuple[AuditLog, Key
 
 
 async def _verify(audit: AuditLog, ring: KeyRing) -> Verification:
-    return await verify_log(audit.tree.scan, audit.tree, ORIGIN, ring_public_keys(ring))
+    return await verify_log(audit, ORIGIN, ring_public_keys(ring))
 
 
 async def _stored(store: Store) -> list[AuditRecord]:

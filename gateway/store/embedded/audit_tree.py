@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from gateway.audit.merkle import Frontier
+from gateway.audit.merkle import KEPT_LEVEL, Frontier
 from gateway.audit.store import AuditTreeStore, TreeExtension
 from gateway.store.base import AuditRecord
 from gateway.store.embedded.core import EmbeddedStore
@@ -15,7 +15,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_tree (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     size INTEGER NOT NULL,
-    frontier BLOB NOT NULL
+    frontier BLOB NOT NULL,
+    archived INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS audit_nodes (
     level INTEGER NOT NULL,
@@ -56,7 +57,9 @@ class EmbeddedAuditTree(AuditTreeStore):
             if (int(row[0]) if row else 0) != step.old_size:
                 return False
             conn.execute(
-                "INSERT OR REPLACE INTO audit_tree VALUES (1, ?, ?)",
+                "INSERT INTO audit_tree (id, size, frontier) VALUES (1, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE"
+                " SET size = excluded.size, frontier = excluded.frontier",
                 (step.frontier.size, step.frontier.pack()),
             )
             conn.executemany("INSERT OR REPLACE INTO audit_nodes VALUES (?, ?, ?)", step.nodes)
@@ -106,6 +109,43 @@ class EmbeddedAuditTree(AuditTreeStore):
         # The sequence number is the table's key: stored order is seq order.
         page = await self._store.audit_records(cursor, limit)
         return page, page[-1].seq if page else cursor
+
+    async def archived_size(self) -> int:
+        row = self._store.reader.execute("SELECT archived FROM audit_tree").fetchone()
+        return int(row[0]) if row else 0
+
+    async def drop_archived(self, upto: int, records: list[AuditRecord]) -> None:
+        decisions = [(r.entry["decision_id"],) for r in records if "kind" not in r.entry]
+        subjects = [(r.entry["subject"], r.seq) for r in records if r.entry.get("subject")]
+
+        def drop(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM audit WHERE seq <= ?", (upto,))
+            conn.executemany("DELETE FROM decisions WHERE decision_id = ?", decisions)
+            conn.executemany("DELETE FROM audit_decisions WHERE decision_id = ?", decisions)
+            conn.executemany("DELETE FROM audit_subjects WHERE subject = ? AND seq = ?", subjects)
+            conn.execute(
+                "DELETE FROM audit_nodes WHERE level < ? AND ((idx + 1) << level) <= ?",
+                (KEPT_LEVEL, upto),
+            )
+            conn.execute("DELETE FROM audit_checkpoints WHERE size < ?", (upto,))
+            conn.execute("UPDATE audit_tree SET archived = ?", (upto,))
+
+        await self._store.in_writer(drop)
+
+    async def purge_expired(self, now: float, token_grace_s: float, feedback_before: str) -> int:
+        def purge(conn: sqlite3.Connection) -> int:
+            gone = 0
+            for sql, arg in (
+                ("DELETE FROM idempotency WHERE expires < ?", now),
+                ("DELETE FROM replay WHERE expires < ?", now),
+                ("DELETE FROM tokens WHERE expires < ?", now - token_grace_s),
+                ("DELETE FROM feedback WHERE at < ?", feedback_before),
+            ):
+                gone += conn.execute(sql, (arg,)).rowcount
+            return gone
+
+        done: int = await self._store.in_writer(purge)
+        return done
 
     async def decision_seq(self, decision_id: str) -> int | None:
         row = self._store.reader.execute(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.audit.merkle import Frontier
+from gateway.audit.merkle import KEPT_LEVEL, STORED_LEVEL, Frontier
 from gateway.audit.store import AuditTreeStore, TreeExtension
 from gateway.store.base import AuditRecord
 from gateway.store.redis.core import RedisStore
@@ -86,6 +86,36 @@ class RedisAuditTree(AuditTreeStore):
         # The log is a list: the cursor is a position, whatever seq a record claims.
         page = await self._store.audit_records(cursor, limit)
         return page, cursor + len(page)
+
+    async def archived_size(self) -> int:
+        raw = await self._store.run("GET", self._store.audit_key("base"))
+        return int(raw) if raw else 0
+
+    async def drop_archived(self, upto: int, records: list[AuditRecord]) -> None:
+        base = await self.archived_size()
+        decisions = [r.entry["decision_id"] for r in records if "kind" not in r.entry]
+        subjects = sorted({r.entry["subject"] for r in records if r.entry.get("subject")})
+        nodes = [
+            f"{level}:{index}"
+            for level in range(STORED_LEVEL, KEPT_LEVEL)
+            for index in range(base >> level, upto >> level)
+        ]
+        keys = [
+            self._store.audit_key("log"),
+            self._store.audit_key("base"),
+            self._ix,
+            self._nodes,
+            self._cps,
+            self._cpz,
+            *[self._store.audit_key("d", d) for d in decisions],
+            *[self._store.audit_key("sx", s) for s in subjects],
+        ]
+        args: list[Any] = [upto, len(decisions), *decisions, len(nodes), *nodes]
+        await self._store.fcall("xinyi_audit_drop", keys, args)
+
+    async def purge_expired(self, now: float, token_grace_s: float, feedback_before: str) -> int:
+        # Idempotency keys, replay entries and token records carry Redis TTLs.
+        return 0
 
     async def decision_seq(self, decision_id: str) -> int | None:
         raw = await self._store.run("HGET", self._ix, decision_id)

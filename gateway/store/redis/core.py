@@ -16,6 +16,7 @@ Layout (``P`` is the key prefix, default ``xinyi``):
     {P:audit}:lists         known status list ids
     {P:audit}:fb            feedback
     {P:audit}:idem:<key>    Idempotency-Key record (with the decision, in the same call)
+    {P:audit}:base          how many records were archived: the log list starts after them
 
 Everything a decision writes carries the ``{P:audit}`` hash tag, so in a
 cluster it lives in one slot and the append function can write audit record,
@@ -307,7 +308,10 @@ class RedisStore(Store):
         await self._run("RPUSH", self._k_feedback, orjson.dumps(item))
 
     async def audit_records(self, after_seq: int, limit: int) -> list[AuditRecord]:
-        rows = await self._run("LRANGE", self._k_log, after_seq, after_seq + limit - 1)
+        # Records up to {P:audit}:base were archived (gateway/store/redis/audit_tree.py).
+        rows = await self._fcall(
+            "xinyi_audit_range", [self._k_log, f"{self._tag}:base"], [after_seq, limit]
+        )
         out = []
         for raw in rows:
             data = orjson.loads(raw)
