@@ -105,8 +105,9 @@ async def test_hot_state_stops_growing_beyond_the_window(store: Store, tmp_path:
         await _decide(store, audit, 300, every=100)
         await audit.archive_before(LATER, segment_records=1_000)
         sizes.append(await _hot_size(store))
-    # After the first rounds have filled the free pages, traffic leaves no trace in hot state.
-    assert sizes[-1] <= sizes[1], sizes
+    # Once the first rounds have sized the file (and its WAL), the freed pages are
+    # reused: further traffic leaves no trace in hot state.
+    assert max(sizes[3:]) <= sizes[2], sizes
     assert len(await store.audit_records(0, 10_000)) == 0
     result = await verify_log(audit, ORIGIN, ring_public_keys(ring))
     assert result.ok, result

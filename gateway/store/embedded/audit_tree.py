@@ -1,12 +1,20 @@
-"""The audit tree beside the embedded store's log (gateway.audit.store)."""
+"""The audit tree beside the embedded store's log (gateway.audit.store).
+
+The tree grows inside each decision batch's transaction (a ``BatchHook``): the
+entries' canonical bytes are at hand, so a record costs one leaf hash, about
+one node hash and its subject index row, and no second read of the log. A
+decision's seq is a column of its row. The background builder
+(``AuditLog.sync``) only catches up a tree that lags (a state file from before
+the tree, or a batch whose hook found the tree behind).
+"""
 
 from __future__ import annotations
 
 import sqlite3
 
-from gateway.audit.merkle import KEPT_LEVEL, Frontier
+from gateway.audit.merkle import KEPT_LEVEL, Frontier, leaf_hash
 from gateway.audit.store import AuditTreeStore, TreeExtension
-from gateway.store.base import AuditRecord
+from gateway.store.base import AuditRecord, DecisionWrite
 from gateway.store.embedded.core import EmbeddedStore
 
 __all__ = ["EmbeddedAuditTree"]
@@ -28,10 +36,6 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
     size INTEGER PRIMARY KEY,
     note TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS audit_decisions (
-    decision_id TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_subjects (
     subject TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -46,6 +50,7 @@ class EmbeddedAuditTree(AuditTreeStore):
 
     async def open(self) -> None:
         await self._store.ensure_schema(_SCHEMA)
+        self._store.add_batch_hook(_grow_with_batch)
 
     async def tree_state(self) -> Frontier:
         row = self._store.reader.execute("SELECT size, frontier FROM audit_tree").fetchone()
@@ -63,7 +68,10 @@ class EmbeddedAuditTree(AuditTreeStore):
                 (step.frontier.size, step.frontier.pack()),
             )
             conn.executemany("INSERT OR REPLACE INTO audit_nodes VALUES (?, ?, ?)", step.nodes)
-            conn.executemany("INSERT OR REPLACE INTO audit_decisions VALUES (?, ?)", step.decisions)
+            conn.executemany(
+                "UPDATE decisions SET seq = ? WHERE decision_id = ?",
+                [(seq, decision_id) for decision_id, seq in step.decisions],
+            )
             conn.executemany("INSERT OR IGNORE INTO audit_subjects VALUES (?, ?)", step.subjects)
             return True
 
@@ -121,7 +129,6 @@ class EmbeddedAuditTree(AuditTreeStore):
         def drop(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM audit WHERE seq <= ?", (upto,))
             conn.executemany("DELETE FROM decisions WHERE decision_id = ?", decisions)
-            conn.executemany("DELETE FROM audit_decisions WHERE decision_id = ?", decisions)
             conn.executemany("DELETE FROM audit_subjects WHERE subject = ? AND seq = ?", subjects)
             conn.execute(
                 "DELETE FROM audit_nodes WHERE level < ? AND ((idx + 1) << level) <= ?",
@@ -149,12 +156,38 @@ class EmbeddedAuditTree(AuditTreeStore):
 
     async def decision_seq(self, decision_id: str) -> int | None:
         row = self._store.reader.execute(
-            "SELECT seq FROM audit_decisions WHERE decision_id = ?", (decision_id,)
+            "SELECT seq FROM decisions WHERE decision_id = ?", (decision_id,)
         ).fetchone()
-        return int(row[0]) if row else None
+        return int(row[0]) if row and row[0] is not None else None
 
     async def subject_seqs(self, subject: str) -> list[int]:
         rows = self._store.reader.execute(
             "SELECT seq FROM audit_subjects WHERE subject = ? ORDER BY seq", (subject,)
         ).fetchall()
         return [int(s) for (s,) in rows]
+
+
+def _grow_with_batch(
+    conn: sqlite3.Connection, first: int, entries: list[bytes], writes: list[DecisionWrite]
+) -> None:
+    """Extend the tree by a batch's records, in the batch's transaction."""
+    row = conn.execute("SELECT size, frontier FROM audit_tree").fetchone()
+    size = int(row[0]) if row else 0
+    subjects = [
+        (w.audit.subject, first + i) for i, w in enumerate(writes) if w.audit.subject is not None
+    ]
+    if subjects:
+        conn.executemany("INSERT OR IGNORE INTO audit_subjects VALUES (?, ?)", subjects)
+    if size != first - 1:
+        return  # the tree lags: the background builder brings it up to here first
+    frontier = Frontier.unpack(size, bytes(row[1])) if row else Frontier()
+    nodes: list[tuple[int, int, bytes]] = []
+    for entry in entries:
+        frontier.append(leaf_hash(entry), nodes)
+    conn.execute(
+        "INSERT INTO audit_tree (id, size, frontier) VALUES (1, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET size = excluded.size, frontier = excluded.frontier",
+        (frontier.size, frontier.pack()),
+    )
+    if nodes:
+        conn.executemany("INSERT OR REPLACE INTO audit_nodes VALUES (?, ?, ?)", nodes)

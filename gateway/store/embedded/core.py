@@ -14,6 +14,7 @@ import datetime as dt
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,6 +42,10 @@ from gateway.store.batching import GroupCommit
 __all__ = ["STATUS_LIST_SIZE", "EmbeddedStore"]
 
 T = TypeVar("T")
+# Runs inside a decision batch's transaction on the writer thread: (connection, the
+# batch's first seq, the records' canonical entries, the writes). A concept keeps
+# what it derives from the log (gateway/store/embedded/audit_tree.py) in step with it.
+BatchHook = Callable[[sqlite3.Connection, int, list[bytes], list[DecisionWrite]], None]
 
 # Entries per status list: the IETF draft's privacy advice is a large list, so
 # one token's index says nothing about who holds it.
@@ -60,7 +65,8 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS decisions (
     decision_id TEXT PRIMARY KEY,
     partner TEXT NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    seq INTEGER
 );
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY,
@@ -133,6 +139,7 @@ class EmbeddedStore(Store):
         self._lists: dict[str, _StatusList] = {}
         self._current_list = ""
         self._access: dict[str, AccessToken] = {}
+        self._batch_hooks: list[BatchHook] = []
 
     # -- life cycle -------------------------------------------------------------
     async def open(self) -> None:
@@ -172,6 +179,9 @@ class EmbeddedStore(Store):
     def _open_writer(self) -> None:
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         conn.executescript(_SCHEMA)
+        # State files from before decisions knew their record's seq.
+        if "seq" not in {row[1] for row in conn.execute("PRAGMA table_info(decisions)")}:
+            conn.execute("ALTER TABLE decisions ADD COLUMN seq INTEGER")
         conn.execute("PRAGMA synchronous = FULL")
         self._wconn = conn
 
@@ -215,7 +225,11 @@ class EmbeddedStore(Store):
             conn.execute("ROLLBACK")
             raise
 
-    def _batch(self, tables: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+    def _batch(
+        self,
+        tables: list[tuple[str, list[tuple[Any, ...]]]],
+        hook_args: tuple[int, list[bytes], list[DecisionWrite]] | None = None,
+    ) -> None:
         conn = self._wconn
         assert conn is not None
         conn.execute("BEGIN IMMEDIATE")
@@ -223,6 +237,9 @@ class EmbeddedStore(Store):
             for sql, rows in tables:
                 if rows:
                     conn.executemany(sql, rows)
+            if hook_args is not None:
+                for hook in self._batch_hooks:
+                    hook(conn, *hook_args)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -231,6 +248,11 @@ class EmbeddedStore(Store):
     # -- for concept modules (gateway/store/embedded/<concept>.py) -------------------
     # Each concept keeps its own tables but shares this store's single writer, so
     # its rows can join the same transaction as the change that causes them.
+    def add_batch_hook(self, hook: BatchHook) -> None:
+        """Run ``hook`` in every decision batch's transaction (see ``BatchHook``)."""
+        if hook not in self._batch_hooks:
+            self._batch_hooks.append(hook)
+
     @property
     def reader(self) -> sqlite3.Connection:
         """The read connection on the loop (WAL: indexed reads never wait for the writer)."""
@@ -325,14 +347,16 @@ class EmbeddedStore(Store):
     async def _flush_decisions(self, batch: list[DecisionWrite]) -> None:
         seq, prev = self._last_seq, self._last_hash
         audit, decisions, tokens, keys, slots = [], [], [], [], []
+        entries: list[bytes] = []
         for write in batch:
             seq += 1
             # The entry is stored in its canonical form: one serialisation serves
             # the hash and the row.
             entry, digest = link(prev, seq, write.audit.as_dict())
             audit.append((seq, entry.decode(), prev, digest))
+            entries.append(entry)
             if write.body is not None:
-                decisions.append((write.decision_id, write.partner, write.body.decode()))
+                decisions.append((write.decision_id, write.partner, write.body.decode(), seq))
             if (t := write.token) is not None:
                 tokens.append(
                     (t.jti, t.subject_key, t.kid, t.expires, orjson.dumps(t.as_dict()).decode())
@@ -354,11 +378,12 @@ class EmbeddedStore(Store):
             self._batch,
             [
                 ("INSERT INTO audit VALUES (?, ?, ?, ?)", audit),
-                ("INSERT INTO decisions VALUES (?, ?, ?)", decisions),
+                ("INSERT INTO decisions VALUES (?, ?, ?, ?)", decisions),
                 ("INSERT INTO tokens VALUES (?, ?, ?, ?, ?)", tokens),
                 ("INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?)", keys),
                 ("INSERT INTO status_entries VALUES (?, ?, 0)", slots),
             ],
+            (self._last_seq + 1, entries, batch) if self._batch_hooks else None,
         )
         # Only a committed batch moves the chain head.
         self._last_seq, self._last_hash = seq, prev
