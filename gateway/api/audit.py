@@ -16,7 +16,7 @@ from gateway.api.http import json_response
 from gateway.api.keys import GATEWAY
 from gateway.api.spec import AUTH_ERRORS, BEARER, ApiPart, json_content, problem, query_param
 from gateway.audit.chain import canonical
-from gateway.audit.merkle import leaf_hash
+from gateway.audit.merkle import record_leaf
 from gateway.audit.report import build_report, parse_month
 from gateway.errors import FieldError, InvalidRequest, NotFound, ProblemError
 from gateway.runtime import Gateway
@@ -109,14 +109,18 @@ async def inclusion(request: web.Request) -> web.Response:
     record = (await gw.audit.records(seq - 1, 1))[0]
     hashes = await gw.audit.inclusion(seq, tree_size)
     entry = canonical(record.entry)
+    # The leaf is the record's chain hash: SHA-256(prev_hash || "\n" seq "\n" || record).
     return json_response(
         {
             "leaf_index": seq - 1,
             "tree_size": tree_size,
-            "leaf_hash": _b64(leaf_hash(entry)),
+            "leaf_hash": _b64(record_leaf(record.hash)),
             "hashes": [_b64(h) for h in hashes],
-            # The leaf's input, so the caller can check it is its decision's record.
+            # What the leaf covers, so the caller can check it is its decision's record.
             "record": entry.decode(),
+            "seq": record.seq,
+            "prev_hash": record.prev_hash,
+            "record_hash": record.hash,
         }
     )
 
@@ -207,7 +211,13 @@ openapi.add(
                         "tree_size": {"type": "integer"},
                         "leaf_hash": {"type": "string", "format": "byte"},
                         "hashes": _HASHES,
-                        "record": {"type": "string", "description": "the leaf's input"},
+                        "record": {"type": "string", "description": "canonical entry"},
+                        "seq": {"type": "integer"},
+                        "prev_hash": {"type": "string"},
+                        "record_hash": {
+                            "type": "string",
+                            "description": "the leaf's input: SHA-256(prev_hash, seq, record)",
+                        },
                     },
                 }
             ),

@@ -20,15 +20,14 @@ from collections.abc import Callable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from gateway.audit.archive import Archive
-from gateway.audit.chain import canonical
 from gateway.audit.merkle import (
     STORED_LEVEL,
     Frontier,
     PerfectHash,
     consistency_proof,
     inclusion_proof,
-    leaf_hash,
     node_hash,
+    record_leaf,
 )
 from gateway.audit.notes import sign_checkpoint
 from gateway.audit.store import AuditTreeStore, TreeExtension
@@ -55,7 +54,7 @@ def ring_public_keys(ring: KeyRing) -> list[Ed25519PublicKey]:
 
 
 def leaf_of(record: AuditRecord) -> bytes:
-    return leaf_hash(canonical(record.entry))
+    return record_leaf(record.hash)
 
 
 class AuditLog:
@@ -97,7 +96,8 @@ class AuditLog:
             self._task = None
 
     async def _run(self) -> None:
-        pause = min(1.0, self._seconds)
+        # Idle polls cost a couple of reads; twice per checkpoint interval is enough.
+        pause = max(0.5, min(5.0, self._seconds / 2))
         while True:
             await asyncio.sleep(pause)
             try:

@@ -1,7 +1,8 @@
 """RFC 9162 Merkle tree hashing over the audit log, and its proofs.
 
 Leaf ``i`` is the record of sequence number ``i + 1``; its input is the
-record's canonical entry bytes (what the chain hash covers too). Hashes follow
+record's 32-byte chain hash, which covers the record's canonical entry, its
+sequence number and the previous hash (``record_leaf``). Hashes follow
 RFC 9162 §2.1.1: ``SHA-256(0x00 || leaf)`` and ``SHA-256(0x01 || left || right)``.
 
 The tree grows by its *frontier* (the roots of the perfect subtrees that make
@@ -27,6 +28,7 @@ __all__ = [
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
+    "record_leaf",
     "subtree_hash",
 ]
 
@@ -46,6 +48,11 @@ PerfectHash = Callable[[int, int], Awaitable[bytes]]
 
 def leaf_hash(data: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + data).digest()
+
+
+def record_leaf(chain_hash_hex: str) -> bytes:
+    """The leaf hash of an audit record, from its chain hash."""
+    return leaf_hash(bytes.fromhex(chain_hash_hex))
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:

@@ -26,7 +26,7 @@ class TreeExtension:
     frontier: Frontier
     nodes: list[tuple[int, int, bytes]]  # (level, index, hash)
     decisions: list[tuple[str, int]]  # (decision id, seq)
-    subjects: list[tuple[str, int]]  # (subject pseudonym, seq)
+    subjects: list[tuple[str, int]]  # (subject pseudonym, seq); backends may not index them
 
 
 class AuditTreeStore(ABC):
@@ -86,7 +86,8 @@ class AuditTreeStore(ABC):
     async def decision_seq(self, decision_id: str) -> int | None: ...
 
     @abstractmethod
-    async def subject_seqs(self, subject: str) -> list[int]: ...
+    async def subject_seqs(self, subjects: set[str]) -> list[int]:
+        """Seqs of the hot records carrying any of these pseudonyms, in order."""
 
 
 def audit_tree_store(store: Store) -> AuditTreeStore:

@@ -59,8 +59,7 @@ async def subject_uses(
         for segment in audit.archive.segments():
             _, records = audit.archive.read(segment)
             found += [r for r in records if r.entry.get("subject") in names]
-    seqs = sorted({seq for name in names for seq in await audit.tree.subject_seqs(name)})
-    for seq in seqs:
+    for seq in await audit.tree.subject_seqs(names):
         page = await audit.records(seq - 1, 1)
         if page and page[0].seq == seq and page[0].entry.get("subject") in names:
             found.append(page[0])

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from gateway.audit.archive import Archive
 from gateway.audit.chain import GENESIS, canonical, chain_hash
 from gateway.audit.log import AuditLog, ring_public_keys
-from gateway.audit.merkle import Frontier, leaf_hash
+from gateway.audit.merkle import Frontier, record_leaf
 from gateway.audit.notes import NoteError, parse_checkpoint, verify_checkpoint
 from gateway.audit.store import audit_tree_store
 from gateway.runtime import open_store
@@ -166,7 +166,7 @@ async def verify_log(
         record = buffer[0]
         if record.seq == k and record.prev_hash == prev and _hash_at(record, prev, k):
             buffer.popleft()
-            frontier.append(leaf_hash(canonical(record.entry)))
+            frontier.append(record_leaf(record.hash))
             prev_prev, prev, k = prev, record.hash, k + 1
             before = checked
             damage = await check_checkpoints()

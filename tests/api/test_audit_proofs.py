@@ -75,7 +75,11 @@ async def test_inclusion_and_consistency_proofs_verify_independently(demo: Demo)
     proof = await response.json()
     assert proof["tree_size"] == new_size
     assert '"decision_id":"' + decision_id + '"' in proof["record"]
-    leaf = rfc9162.sha256(b"\x00" + proof["record"].encode())
+    # The leaf is the record's chain hash, which covers the record, its seq and the link.
+    chained = proof["prev_hash"].encode() + b"\n%d\n" % proof["seq"] + proof["record"].encode()
+    assert rfc9162.sha256(chained).hex() == proof["record_hash"]
+    assert proof["seq"] == proof["leaf_index"] + 1
+    leaf = rfc9162.sha256(b"\x00" + bytes.fromhex(proof["record_hash"]))
     assert _b(proof["leaf_hash"]) == leaf
     hashes = [_b(h) for h in proof["hashes"]]
     assert rfc9162.verify_inclusion(proof["leaf_index"], size, leaf, hashes, root)

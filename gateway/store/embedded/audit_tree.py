@@ -1,8 +1,9 @@
 """The audit tree beside the embedded store's log (gateway.audit.store).
 
 The tree grows inside each decision batch's transaction (a ``BatchHook``): the
-entries' canonical bytes are at hand, so a record costs one leaf hash, about
-one node hash and its subject index row, and no second read of the log. A
+records' chain hashes are at hand, so a record costs one leaf hash (of 32
+bytes), about one node hash, and no second read of the log. Subjects are not
+indexed: a subject's view (rare) scans the hot records in a thread. A
 decision's seq is a column of its row. The background builder
 (``AuditLog.sync``) only catches up a tree that lags (a state file from before
 the tree, or a batch whose hook found the tree behind).
@@ -10,9 +11,10 @@ the tree, or a batch whose hook found the tree behind).
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
-from gateway.audit.merkle import KEPT_LEVEL, Frontier, leaf_hash
+from gateway.audit.merkle import KEPT_LEVEL, Frontier, record_leaf
 from gateway.audit.store import AuditTreeStore, TreeExtension
 from gateway.store.base import AuditRecord, DecisionWrite
 from gateway.store.embedded.core import EmbeddedStore
@@ -36,11 +38,6 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
     size INTEGER PRIMARY KEY,
     note TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS audit_subjects (
-    subject TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    PRIMARY KEY (subject, seq)
-) WITHOUT ROWID;
 """
 
 
@@ -72,7 +69,6 @@ class EmbeddedAuditTree(AuditTreeStore):
                 "UPDATE decisions SET seq = ? WHERE decision_id = ?",
                 [(seq, decision_id) for decision_id, seq in step.decisions],
             )
-            conn.executemany("INSERT OR IGNORE INTO audit_subjects VALUES (?, ?)", step.subjects)
             return True
 
         done: bool = await self._store.in_writer(apply)
@@ -124,12 +120,10 @@ class EmbeddedAuditTree(AuditTreeStore):
 
     async def drop_archived(self, upto: int, records: list[AuditRecord]) -> None:
         decisions = [(r.entry["decision_id"],) for r in records if "kind" not in r.entry]
-        subjects = [(r.entry["subject"], r.seq) for r in records if r.entry.get("subject")]
 
         def drop(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM audit WHERE seq <= ?", (upto,))
             conn.executemany("DELETE FROM decisions WHERE decision_id = ?", decisions)
-            conn.executemany("DELETE FROM audit_subjects WHERE subject = ? AND seq = ?", subjects)
             conn.execute(
                 "DELETE FROM audit_nodes WHERE level < ? AND ((idx + 1) << level) <= ?",
                 (KEPT_LEVEL, upto),
@@ -160,30 +154,39 @@ class EmbeddedAuditTree(AuditTreeStore):
         ).fetchone()
         return int(row[0]) if row and row[0] is not None else None
 
-    async def subject_seqs(self, subject: str) -> list[int]:
-        rows = self._store.reader.execute(
-            "SELECT seq FROM audit_subjects WHERE subject = ? ORDER BY seq", (subject,)
-        ).fetchall()
-        return [int(s) for (s,) in rows]
+    async def subject_seqs(self, subjects: set[str]) -> list[int]:
+        path = self._store.reader.execute("PRAGMA database_list").fetchone()[2]
+        names = sorted(subjects)
+
+        def scan() -> list[int]:
+            # Its own read-only connection, off the event loop: a full scan of hot records.
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                marks = ", ".join("?" * len(names))
+                rows = conn.execute(
+                    "SELECT seq FROM audit WHERE json_extract(entry, '$.subject')"  # noqa: S608
+                    f" IN ({marks}) ORDER BY seq",
+                    names,
+                ).fetchall()
+            finally:
+                conn.close()
+            return [int(s) for (s,) in rows]
+
+        return await asyncio.to_thread(scan)
 
 
 def _grow_with_batch(
-    conn: sqlite3.Connection, first: int, entries: list[bytes], writes: list[DecisionWrite]
+    conn: sqlite3.Connection, first: int, hashes: list[str], writes: list[DecisionWrite]
 ) -> None:
     """Extend the tree by a batch's records, in the batch's transaction."""
     row = conn.execute("SELECT size, frontier FROM audit_tree").fetchone()
     size = int(row[0]) if row else 0
-    subjects = [
-        (w.audit.subject, first + i) for i, w in enumerate(writes) if w.audit.subject is not None
-    ]
-    if subjects:
-        conn.executemany("INSERT OR IGNORE INTO audit_subjects VALUES (?, ?)", subjects)
     if size != first - 1:
         return  # the tree lags: the background builder brings it up to here first
     frontier = Frontier.unpack(size, bytes(row[1])) if row else Frontier()
     nodes: list[tuple[int, int, bytes]] = []
-    for entry in entries:
-        frontier.append(leaf_hash(entry), nodes)
+    for digest in hashes:
+        frontier.append(record_leaf(digest), nodes)
     conn.execute(
         "INSERT INTO audit_tree (id, size, frontier) VALUES (1, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET size = excluded.size, frontier = excluded.frontier",

@@ -43,9 +43,9 @@ __all__ = ["STATUS_LIST_SIZE", "EmbeddedStore"]
 
 T = TypeVar("T")
 # Runs inside a decision batch's transaction on the writer thread: (connection, the
-# batch's first seq, the records' canonical entries, the writes). A concept keeps
+# batch's first seq, the records' chain hashes, the writes). A concept keeps
 # what it derives from the log (gateway/store/embedded/audit_tree.py) in step with it.
-BatchHook = Callable[[sqlite3.Connection, int, list[bytes], list[DecisionWrite]], None]
+BatchHook = Callable[[sqlite3.Connection, int, list[str], list[DecisionWrite]], None]
 
 # Entries per status list: the IETF draft's privacy advice is a large list, so
 # one token's index says nothing about who holds it.
@@ -228,7 +228,7 @@ class EmbeddedStore(Store):
     def _batch(
         self,
         tables: list[tuple[str, list[tuple[Any, ...]]]],
-        hook_args: tuple[int, list[bytes], list[DecisionWrite]] | None = None,
+        hook_args: tuple[int, list[str], list[DecisionWrite]] | None = None,
     ) -> None:
         conn = self._wconn
         assert conn is not None
@@ -347,14 +347,14 @@ class EmbeddedStore(Store):
     async def _flush_decisions(self, batch: list[DecisionWrite]) -> None:
         seq, prev = self._last_seq, self._last_hash
         audit, decisions, tokens, keys, slots = [], [], [], [], []
-        entries: list[bytes] = []
+        hashes: list[str] = []
         for write in batch:
             seq += 1
             # The entry is stored in its canonical form: one serialisation serves
             # the hash and the row.
             entry, digest = link(prev, seq, write.audit.as_dict())
             audit.append((seq, entry.decode(), prev, digest))
-            entries.append(entry)
+            hashes.append(digest)
             if write.body is not None:
                 decisions.append((write.decision_id, write.partner, write.body.decode(), seq))
             if (t := write.token) is not None:
@@ -383,7 +383,7 @@ class EmbeddedStore(Store):
                 ("INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?)", keys),
                 ("INSERT INTO status_entries VALUES (?, ?, 0)", slots),
             ],
-            (self._last_seq + 1, entries, batch) if self._batch_hooks else None,
+            (self._last_seq + 1, hashes, batch) if self._batch_hooks else None,
         )
         # Only a committed batch moves the chain head.
         self._last_seq, self._last_hash = seq, prev

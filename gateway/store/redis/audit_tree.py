@@ -121,6 +121,9 @@ class RedisAuditTree(AuditTreeStore):
         raw = await self._store.run("HGET", self._ix, decision_id)
         return int(raw) if raw else None
 
-    async def subject_seqs(self, subject: str) -> list[int]:
-        raws = await self._store.run("LRANGE", self._store.audit_key("sx", subject), 0, -1)
-        return [int(r) for r in raws]
+    async def subject_seqs(self, subjects: set[str]) -> list[int]:
+        seqs: set[int] = set()
+        for subject in subjects:
+            raws = await self._store.run("LRANGE", self._store.audit_key("sx", subject), 0, -1)
+            seqs.update(int(r) for r in raws)
+        return sorted(seqs)
