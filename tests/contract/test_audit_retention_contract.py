@@ -131,3 +131,15 @@ async def _hot_size(store: Store) -> int:
         await store.run("HLEN", store.audit_key("nodes")),
     ]
     return sum(int(n) for n in lengths)
+
+
+async def test_a_missing_archive_segment_is_named(store: Store, tmp_path: Path) -> None:
+    audit, ring = await _audit(store, tmp_path)
+    await _decide(store, audit, 30)
+    await audit.archive_before(LATER, segment_records=10)
+    assert audit.archive is not None
+    audit.archive.segments()[1].path.unlink()  # records 11…20
+    fresh, _ = await _audit(store, tmp_path)
+    result = await verify_log(fresh, ORIGIN, ring_public_keys(ring))
+    assert result.damage is not None
+    assert (result.damage.seq, result.damage.kind) == (11, "deleted")
