@@ -190,7 +190,9 @@ def test_audit_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     db = tmp_path / "state.sqlite3"
     _record_decisions(db, 3)
     assert main(["audit", "verify", "--store", f"sqlite:///{db}"]) == 0
-    assert "intact: 3 records" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "intact: 3 records" in out
+    assert "signatures NOT checked: no key ring" in out  # no keys next to a bare --store
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE audit SET entry = replace(entry, 'granted', 'standard') WHERE seq = 2")
     assert main(["audit", "verify", "--store", f"sqlite:///{db}"]) == 1

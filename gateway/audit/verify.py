@@ -112,8 +112,9 @@ async def verify_log(
     origin: str | None,
     keys: list[Ed25519PublicKey] | None,
 ) -> Verification:
-    """Check the log ``read`` returns against ``tree``'s checkpoints. With ``origin``
-    None, every checkpoint must name the origin the first one names."""
+    """Check ``audit``'s whole log (archives, then hot state) against its checkpoints,
+    signatures by ``keys`` (None: roots only). With ``origin`` None, every checkpoint
+    must name the origin the first one names."""
     frontier = Frontier()
     prev, prev_prev, k, checked = GENESIS, GENESIS, 1, 0
     buffer: deque[AuditRecord] = deque()
@@ -130,11 +131,10 @@ async def verify_log(
             exhausted = not page
 
     async def check_checkpoints() -> Damage | None:
-        nonlocal pending, checked
+        nonlocal pending, checked, origin
         while pending and pending[0][0] <= frontier.size:
             size, note = pending.pop(0)
             if size == frontier.size:
-                nonlocal origin
                 try:
                     if keys is None:
                         cp = parse_checkpoint(note)
@@ -186,7 +186,7 @@ async def verify_log(
             f"the log ends at {frontier.size} but was {expected} records long",
         )
         return Verification(frontier.size, checked, prev, damage)
-    return Verification(frontier.size, checked, prev, None)
+    return Verification(frontier.size, checked, prev, None, signatures=keys is not None)
 
 
 def _missing_database(store_url: str) -> Path | None:
