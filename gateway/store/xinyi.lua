@@ -165,7 +165,21 @@ local function audit_drop(keys, args)
   return 1
 end
 
+-- Drop feedback older than ARGV[1] (ISO time, as written) from the head of KEYS[1].
+local function feedback_trim(keys, args)
+  local gone = 0
+  while true do
+    local first = redis.call('LINDEX', keys[1], 0)
+    if not first or cjson.decode(first)['at'] >= args[1] then
+      return gone
+    end
+    redis.call('LPOP', keys[1])
+    gone = gone + 1
+  end
+end
+
 redis.register_function('xinyi_rate', rate)
+redis.register_function('xinyi_feedback_trim', feedback_trim)
 redis.register_function('xinyi_audit_range', audit_range)
 redis.register_function('xinyi_audit_drop', audit_drop)
 redis.register_function('xinyi_tree_extend', tree_extend)

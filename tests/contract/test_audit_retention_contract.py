@@ -143,3 +143,29 @@ async def test_a_missing_archive_segment_is_named(store: Store, tmp_path: Path) 
     result = await verify_log(fresh, ORIGIN, ring_public_keys(ring))
     assert result.damage is not None
     assert (result.damage.seq, result.damage.kind) == (11, "deleted")
+
+
+async def test_old_feedback_and_expired_entries_are_purged(store: Store, tmp_path: Path) -> None:
+    import time
+
+    from gateway.store.base import IdempotencyRecord
+
+    audit, _ = await _audit(store, tmp_path)
+    for at in (
+        "2025-01-01T00:00:00+00:00",
+        "2025-03-01T00:00:00+00:00",
+        "2026-01-01T00:00:00+00:00",
+    ):
+        await store.add_feedback("dec_x", "demo-bank", True, {}, at)
+    await store.put_idempotency("k-old", IdempotencyRecord("f"), ttl_s=1)
+    await store.put_idempotency("k-new", IdempotencyRecord("f"), ttl_s=3_600)
+    gone = await audit.tree.purge_expired(time.time() + 10, 0, "2025-06-01T00:00:00+00:00")
+    assert await store.get_idempotency("k-new") is not None
+    if isinstance(store, EmbeddedStore):
+        left = store.reader.execute("SELECT at FROM feedback").fetchall()
+        assert left == [("2026-01-01T00:00:00+00:00",)]
+        assert gone == 3  # two feedback rows and the expired idempotency key
+    else:
+        assert isinstance(store, RedisStore)
+        assert await store.run("LLEN", store.audit_key("fb")) == 1
+        assert gone == 2  # the idempotency key expires by its own TTL

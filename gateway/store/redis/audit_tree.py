@@ -114,8 +114,12 @@ class RedisAuditTree(AuditTreeStore):
         await self._store.fcall("xinyi_audit_drop", keys, args)
 
     async def purge_expired(self, now: float, token_grace_s: float, feedback_before: str) -> int:
-        # Idempotency keys, replay entries and token records carry Redis TTLs.
-        return 0
+        # Idempotency keys, replay entries and token records carry Redis TTLs; the
+        # feedback list, appended in time order, is trimmed from its head.
+        gone = await self._store.fcall(
+            "xinyi_feedback_trim", [self._store.audit_key("fb")], [feedback_before]
+        )
+        return int(gone)
 
     async def decision_seq(self, decision_id: str) -> int | None:
         raw = await self._store.run("HGET", self._ix, decision_id)
