@@ -191,3 +191,27 @@ async def test_two_builders_extend_one_tree(store: Store, tmp_path: Path) -> Non
     assert await audit.tree.decision_seq(writes[-1].decision_id) == 12
     assert await audit.tree.subject_seqs({"pseudonym-11", "pseudonym-0"}) == [1, 12]
     assert (await _verify(audit, ring)).ok
+
+
+async def test_checkpoints_come_every_n_records_or_t_seconds(store: Store, tmp_path: Path) -> None:
+    ring = KeyRing.load(tmp_path / "keys", create=True)
+    by_count = AuditLog(
+        store, audit_tree_store(store), lambda: ring, origin=ORIGIN, every=3, seconds=1e9
+    )
+    await by_count.open()
+    for i in range(2):
+        await store.record_decision(_write(i))
+    assert await by_count.maybe_checkpoint() is None
+    await store.record_decision(_write(2))
+    signed = await by_count.maybe_checkpoint()
+    assert signed is not None
+    assert signed[0] == 3
+    await store.record_decision(_write(3))
+    assert await by_count.maybe_checkpoint() is None  # one unsigned record, no time passed
+    by_time = AuditLog(
+        store, audit_tree_store(store), lambda: ring, origin=ORIGIN, every=1_000, seconds=1e-6
+    )
+    signed = await by_time.maybe_checkpoint()
+    assert signed is not None
+    assert signed[0] == 4
+    assert await by_time.maybe_checkpoint() is None  # nothing new to sign
