@@ -467,6 +467,19 @@ def prepare_demo(
             "jwks": {"keys": [client_keys[p.id][1]]},
             "rate_limit": {"per_second": rate_per_second, "burst": int(rate_per_second * 2)},
         }
+        | (
+            # The 备案 approval of a scene partner's contract (audit report).
+            {
+                "approval": {
+                    "department": "市场秩序科",
+                    "department_approved_on": (today - dt.timedelta(days=30)).isoformat(),
+                    "leader": "分管副局长",
+                    "leader_approved_on": (today - dt.timedelta(days=28)).isoformat(),
+                }
+            }
+            if p.scenes
+            else {}
+        )
         for p in PARTNERS
     ]
     partners_file = state_dir / "partners.yaml"

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from adapters.credit.base import CreditRecord, CreditSource, CreditSourceError, SubjectKind
+from gateway.audit.events import audit_event
 from gateway.commitments.models import BREACH_RECORD_TYPE
 from gateway.errors import DependencyUnavailable
 from gateway.facts.cache import RecordCache
@@ -215,6 +216,19 @@ class DecisionPipeline:
             log.error(
                 "runtime guard dropped constraints",
                 extra={"scene": policy.scene, "rules": result.dropped, "policy": policy.id},
+            )
+            # Rare by construction (the load-time guard should make it impossible),
+            # so the extra durable write costs nothing on the normal path.
+            await self._store.append_audit(
+                audit_event(
+                    "runtime_guard_dropped",
+                    partner.id,
+                    now,
+                    scene=policy.scene,
+                    outcome="dropped",
+                    policy=policy.id,
+                    rules=list(result.dropped),
+                )
             )
 
         decision_id = ordered_id("dec_")

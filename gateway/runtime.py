@@ -6,16 +6,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from adapters.credit.base import AdapterContext, CreditSource, CreditSourceError
+from gateway.audit.archive import Archive
+from gateway.audit.events import GATEWAY_ACTOR, audit_event
+from gateway.audit.log import AuditLog
+from gateway.audit.retention import Retention
+from gateway.audit.store import audit_tree_store
 from gateway.commitments.backend import commitment_store
 from gateway.commitments.service import CommitmentService
 from gateway.errors import Forbidden, RateLimited, Unauthenticated
@@ -104,6 +111,9 @@ class Gateway:
     revocations: Revocations
     status_cache: StatusListCache = field(default_factory=StatusListCache)
     sync: ReplicaSync = field(init=False, repr=False)
+    audit: AuditLog = field(init=False)
+    retention: Retention = field(init=False)
+    _pending: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
     _today: dt.date = field(default=dt.date.min, repr=False)
     _today_at: int = field(default=-1, repr=False)
 
@@ -224,6 +234,24 @@ class Gateway:
             commitments=commitments,
             revocations=revocations,
         )
+        # Tree building and checkpoint signing follow the log in the background.
+        gateway.audit = AuditLog(
+            store,
+            audit_tree_store(store),
+            lambda: gateway.keys,
+            origin=settings.audit_origin,
+            every=settings.audit.checkpoint_every,
+            seconds=settings.audit.checkpoint_seconds,
+            archive=Archive(settings.archive_dir),
+        )
+        await gateway.audit.open()
+        gateway.audit.start()
+        from gateway.store.redis import RedisStore
+
+        if isinstance(store, RedisStore):
+            store.feedback_ttl_s = max(1, int(settings.retention.feedback_days * 86_400))
+        gateway.retention = Retention(gateway.audit, settings.retention)
+        gateway.retention.start()
         gateway.sync = ReplicaSync(gateway)
         return gateway
 
@@ -231,10 +259,24 @@ class Gateway:
         """This replica changed shared in-memory state: the others apply it too."""
         await self.sync.announce(topic, key)
 
+    async def record(self, kind: str, partner: str = GATEWAY_ACTOR, **detail: Any) -> None:
+        """Put a change (policy reload, key change …) on the audit record."""
+        await self.store.append_audit(audit_event(kind, partner, self.now(), **detail))
+
+    def _record_later(self, kind: str, **detail: Any) -> None:
+        # From a signal handler: the record is appended as soon as the loop runs.
+        task = asyncio.get_running_loop().create_task(self.record(kind, **detail))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
     async def close(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
         await self.sync.stop()
         await self.dispatcher.close()
         await self.restorations.close()
+        await self.retention.close()
+        await self.audit.close()
         await self.store.close()
         await self.credit.close()
 
@@ -323,12 +365,23 @@ class Gateway:
 
     def reload(self) -> None:
         """SIGHUP: policies and keys, each kept as it was if the new one is refused."""
-        self.reload_policies()
+        ok, reasons = self.reload_policies()
+        self._record_later(
+            "policy_reloaded" if ok else "policy_reload_refused",
+            outcome="loaded" if ok else "refused",
+            policy_set=self.policies.hash,
+            reasons=len(reasons),
+        )
         try:
             self.reload_keys()
         except (OSError, ValueError) as exc:
             log.error(
                 "key ring reload failed; the previous ring keeps serving", extra={"error": str(exc)}
+            )
+        else:
+            self._record_later(
+                "keys_reloaded",
+                keys=[{"kid": k.kid, "status": k.status} for k in self.keys.entries()],
             )
 
     async def authenticate(self, request: web.Request, scope: str | None = None) -> Partner:

@@ -8,6 +8,7 @@ names the file, the key and what to do about it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -32,16 +33,19 @@ from pydantic_settings import (
 from gateway.resources import shipped
 
 __all__ = [
+    "AuditSettings",
     "BaselineBenefit",
     "CommitmentSettings",
     "ConfigError",
     "CreditSourceSettings",
     "DeliverySettings",
     "EventKind",
+    "FilingApproval",
     "OutboxSettings",
     "Partner",
     "PartnerKind",
     "RateLimit",
+    "RetentionSettings",
     "Settings",
     "load_partners",
     "load_settings",
@@ -103,6 +107,15 @@ class BaselineBenefit(_Model):
     basis: str = Field("", max_length=500)  # the partner's own rule, cited as the reason
 
 
+class FilingApproval(_Model):
+    """The 备案表's approval of a partner's use: 批准使用科室 and 批准使用分管领导, dated."""
+
+    department: str = Field(min_length=1, max_length=64)  # 批准使用科室
+    department_approved_on: dt.date
+    leader: str = Field(min_length=1, max_length=64)  # 批准使用分管领导
+    leader_approved_on: dt.date
+
+
 class Partner(_Model):
     """A partner and its contract: what it may ask, for which purposes, how it signs in."""
 
@@ -126,6 +139,8 @@ class Partner(_Model):
     # Where this partner's events go (docs/events.md); none: it receives no events.
     deliveries: list[DeliverySettings] = Field(default_factory=list)
     baseline: list[BaselineBenefit] = Field(default_factory=list)
+    # The contract's approval, copied into the monthly 备案 report.
+    approval: FilingApproval | None = None
 
     @field_validator("api_key_sha256")
     @classmethod
@@ -165,6 +180,34 @@ class PartnersFile(_Model):
         if dupes:
             raise ValueError(f"partner ids must be unique; repeated: {dupes}")
         return self
+
+
+class AuditSettings(_Model):
+    """The audit log's Merkle tree and signed checkpoints (docs/audit.md)."""
+
+    # The checkpoints' origin line and signing key name; default: "<issuer host>/audit".
+    origin: str | None = Field(None, pattern=r"^[^\s+]+$")
+    # Sign a checkpoint once this many records are unsigned, or this long after the last one.
+    checkpoint_every: int = Field(1000, ge=1)
+    checkpoint_seconds: float = Field(10.0, gt=0)
+
+
+class RetentionSettings(_Model):
+    """How long each kind of state stays hot (docs/audit.md "Retention")."""
+
+    # Audit records older than this move to archive segments, with their decision
+    # bodies and index entries; None keeps everything hot.
+    audit_days: float | None = Field(None, ge=0)
+    # Where segments go (default <state_dir>/archive). With Redis, shared storage.
+    archive_dir: Path | None = None
+    # Records per segment, at most (a segment ends at a checkpoint).
+    segment_records: int = Field(100_000, ge=1)
+    # Token records stay this long past their expiry (embedded; Redis expires them).
+    token_grace_days: float = Field(7.0, ge=0)
+    # Feedback older than this is dropped from the hot store (it is on the audit record).
+    feedback_days: float = Field(400.0, ge=0)
+    # How often the sweeper runs. Expired idempotency and replay entries go each sweep.
+    sweep_seconds: float = Field(60.0, gt=0)
 
 
 class CreditSourceSettings(_Model):
@@ -211,6 +254,8 @@ class Settings(BaseSettings):
     policy_keys: Path | None = None  # JWKS of the credit office's bundle-signing keys
     store: str | None = None
     credit_source: CreditSourceSettings = Field(default_factory=CreditSourceSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     timezone: str = "Asia/Shanghai"
     records_cache_seconds: float = Field(30.0, ge=0)
     # Refuse a reload whose new policy version takes a benefit from anyone (or worsens
@@ -256,6 +301,17 @@ class Settings(BaseSettings):
     @property
     def issuer(self) -> str:
         return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def audit_origin(self) -> str:
+        if self.audit.origin:
+            return self.audit.origin
+        host = self.issuer.split("://", 1)[-1].split("/", 1)[0]
+        return f"{host}/audit"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.retention.archive_dir or self.state_dir / "archive"
 
     @property
     def store_url(self) -> str:

@@ -190,7 +190,9 @@ def test_audit_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     db = tmp_path / "state.sqlite3"
     _record_decisions(db, 3)
     assert main(["audit", "verify", "--store", f"sqlite:///{db}"]) == 0
-    assert "intact: 3 records" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "intact: 3 records" in out
+    assert "signatures NOT checked: no key ring" in out  # no keys next to a bare --store
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE audit SET entry = replace(entry, 'granted', 'standard') WHERE seq = 2")
     assert main(["audit", "verify", "--store", f"sqlite:///{db}"]) == 1
@@ -267,3 +269,55 @@ def test_audit_verify_reads_beside_a_running_gateway(
     finally:
         os.close(fd)
     assert "intact: 1 records" in capsys.readouterr().out
+
+
+def test_audit_verify_checks_signed_checkpoints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.audit.log import AuditLog
+    from gateway.audit.store import audit_tree_store
+    from gateway.tokens.keys import KeyRing
+
+    db = tmp_path / "state.sqlite3"
+    _record_decisions(db, 4)
+
+    async def checkpoint() -> None:
+        ring = KeyRing.load(tmp_path / "keys", create=True)
+        store = EmbeddedStore(db)
+        await store.open()
+        try:
+            audit = AuditLog(store, audit_tree_store(store), lambda: ring, origin="t.example/a")
+            await audit.open()
+            await audit.checkpoint_now()
+        finally:
+            await store.close()
+
+    asyncio.run(checkpoint())
+    assert main(["audit", "verify", "--state-dir", str(tmp_path)]) == 0
+    assert "intact: 4 records, 1 signed checkpoints verified" in capsys.readouterr().out
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM audit WHERE seq = 4")
+    assert main(["audit", "verify", "--state-dir", str(tmp_path)]) == 1
+    assert "broken at record 4: deleted" in capsys.readouterr().out
+
+
+def test_audit_report_writes_the_months_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+
+    _record_decisions(tmp_path / "state.sqlite3", 3)
+    out = tmp_path / "june.csv"
+    args = ["audit", "report", "--state-dir", str(tmp_path), "--month", "2025-06"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "3 uses in 2025-06" in capsys.readouterr().out
+    rows = list(csv.reader(out.read_text(encoding="utf-8-sig").splitlines()))
+    assert rows[1][:8] == ["序号", "时间", "事项", "应用领域", "对象", "主体", "使用人", "情况"]
+    assert [r[0] for r in rows[2:5]] == ["1", "2", "3"]
+    assert rows[5] == []
+    xlsx = tmp_path / "may.xlsx"
+    month = ["--month", "2025-05", "--format", "xlsx", "--out", str(xlsx)]
+    assert main([*args[:4], *month]) == 0
+    assert "0 uses in 2025-05" in capsys.readouterr().out
+    assert xlsx.read_bytes()[:2] == b"PK"
+    assert main([*args[:4], "--month", "June"]) == 2

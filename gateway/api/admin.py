@@ -31,6 +31,13 @@ async def reload_policies(request: web.Request) -> web.Response:
     caller = await gw.authenticate(request)
     gw.partners.require_kind(caller, "operator")
     ok, reasons = gw.reload_policies()
+    await gw.record(
+        "policy_reloaded" if ok else "policy_reload_refused",
+        caller.id,
+        outcome="loaded" if ok else "refused",
+        policy_set=gw.policies.hash,
+        reasons=len(reasons),
+    )
     if not ok:
         # The reasons name files, rules and codes: what an operator needs to fix the set.
         raise PolicyRefused(
@@ -56,13 +63,13 @@ def _key_view(key: SigningKey) -> dict[str, Any]:
     }
 
 
-async def _operator_body(request: web.Request, *fields: str) -> dict[str, Any]:
-    """The optional JSON body of a key operation, with only ``fields`` allowed."""
+async def _operator_body(request: web.Request, *fields: str) -> tuple[str, dict[str, Any]]:
+    """The operator's id and the key operation's optional body, with only ``fields`` allowed."""
     gw = request.app[GATEWAY]
     caller = await gw.authenticate(request)
     gw.partners.require_kind(caller, "operator")
     if not request.can_read_body:
-        return {}
+        return caller.id, {}
     data = require_object(await read_json(request))
     # A field this operation ignores (alg on activate) is refused, not silently dropped.
     unknown = sorted(set(data) - set(fields))
@@ -75,7 +82,7 @@ async def _operator_body(request: web.Request, *fields: str) -> dict[str, Any]:
         raise InvalidRequest(
             "force is a boolean", errors=[FieldError("/force", "must be a boolean")]
         )
-    return data
+    return caller.id, data
 
 
 @routes.get("/v1/admin/keys")
@@ -88,13 +95,14 @@ async def list_keys(request: web.Request) -> web.Response:
 
 @routes.post("/v1/admin/keys")
 async def add_key(request: web.Request) -> web.Response:
-    data = await _operator_body(request, "alg")
+    operator, data = await _operator_body(request, "alg")
     alg = data.get("alg", "EdDSA")
     if alg not in ("EdDSA", "ES256"):
         raise InvalidRequest("unsupported alg", errors=[FieldError("/alg", "EdDSA or ES256")])
     gw = request.app[GATEWAY]
     key = gw.keys.add(alg)
     await gw.announce(Topic.KEYS)
+    await gw.record("key_added", operator, kid=key.kid, alg=key.alg)
     return json_response(_key_view(key), status=201)
 
 
@@ -104,7 +112,7 @@ def _ring_error(exc: KeyRingError) -> ProblemError:
 
 @routes.post("/v1/admin/keys/{kid}/activate")
 async def activate_key(request: web.Request) -> web.Response:
-    data = await _operator_body(request, "force")
+    operator, data = await _operator_body(request, "force")
     gw = request.app[GATEWAY]
     kid = request.match_info["kid"]
     if gw.keys.get(kid) is None:
@@ -114,12 +122,13 @@ async def activate_key(request: web.Request) -> web.Response:
     except KeyRingError as exc:
         raise _ring_error(exc) from None
     await gw.announce(Topic.KEYS)
+    await gw.record("key_activated", operator, kid=key.kid, alg=key.alg)
     return json_response(_key_view(key))
 
 
 @routes.post("/v1/admin/keys/{kid}/retire")
 async def retire_key(request: web.Request) -> web.Response:
-    data = await _operator_body(request, "force")
+    operator, data = await _operator_body(request, "force")
     gw = request.app[GATEWAY]
     kid = request.match_info["kid"]
     if gw.keys.get(kid) is None:
@@ -139,4 +148,5 @@ async def retire_key(request: web.Request) -> web.Response:
         gw.metrics.tokens_revoked.labels("key_retired").inc(revoked)
     # The others re-read the ring, which also drops their signed status lists.
     await gw.announce(Topic.KEYS)
+    await gw.record("key_retired", operator, kid=key.kid, force=force, tokens_revoked=revoked)
     return json_response({**_key_view(key), "tokens_revoked": revoked})

@@ -23,7 +23,7 @@ from gateway.errors import FieldError, InvalidRequest, NotFound
 from gateway.identifiers import InvalidIdentifier, validate_subject_id
 from gateway.runtime import Gateway
 from gateway.settings import Partner
-from gateway.store.base import AuditEvent, Consent
+from gateway.store.changes import Topic
 
 __all__ = ["openapi", "routes"]
 
@@ -106,8 +106,6 @@ async def _create_consent(
         created_by=caller.id,
         evidence=evidence,
     )
-    pseudonym = gw.pseudonyms.of(partner.pseudonym_sector, body.subject.kind, subject_id)
-    await _audit(gw, consent, "consent_recorded", caller, pseudonym)
     answer: dict[str, Any] = {
         "consent_id": consent.consent_id,
         "partner": consent.partner,
@@ -139,38 +137,12 @@ async def revoke_consent(request: web.Request) -> web.Response:
     if consent.revoked_at is not None:
         return web.Response(status=204)  # revoked already: nothing more to announce
     now = gw.now()
-    await gw.store.revoke_consent(consent_id, now)
+    await gw.consents.revoke(consent, by=caller.id, now=now)
     # The live tokens issued under it go too, and the partner hears of both.
     if await gw.revocations.consent_revoked(consent, now):
         gw.status_cache.clear()  # publish the new bits now, not after the re-sign interval
-    await _audit(gw, consent, "consent_revoked", caller, None)
+        await gw.announce(Topic.STATUS)
     return web.Response(status=204)
-
-
-async def _audit(
-    gw: Gateway, consent: Consent, kind: str, caller: Partner, subject: str | None
-) -> None:
-    """Consents recorded and revoked go on the audit chain (pseudonym, ids, evidence ref)."""
-    detail: dict[str, Any] = {
-        "consent_id": consent.consent_id,
-        "scenes": list(consent.scenes),
-        "recorded_by": consent.created_by,
-        "by": caller.id,
-    }
-    if consent.evidence_kind is not None:
-        detail |= {"evidence_kind": consent.evidence_kind, "evidence_ref": consent.evidence_ref}
-    await gw.store.append_audit(
-        AuditEvent(
-            kind=kind,
-            time=gw.now().isoformat(timespec="seconds"),
-            partner=consent.partner,
-            record_id=f"{consent.consent_id}:{kind}",
-            purpose=consent.purpose,
-            subject=subject,
-            outcome="revoked" if kind == "consent_revoked" else "recorded",
-            detail=detail,
-        )
-    )
 
 
 openapi.model(CounterConsentBody)

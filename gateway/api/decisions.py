@@ -12,6 +12,7 @@ from gateway.api.http import json_response, raw_json_response, read_json, requir
 from gateway.api.idempotency import abandon, begin, replayed, run_idempotent
 from gateway.api.keys import GATEWAY
 from gateway.api.schemas import DecisionBody, field_errors
+from gateway.audit.events import audit_event
 from gateway.errors import Conflict, FieldError, Forbidden, InvalidRequest, NotFound
 from gateway.feedback import (
     FEEDBACK_MAX_BYTES,
@@ -183,6 +184,16 @@ async def post_feedback(request: web.Request) -> web.Response:
                 f"a decision takes at most {FEEDBACK_PER_DECISION} feedbacks",
                 code="feedback_limit",
             )
+        # On the record once taken (a refused one is not a use).
+        await gw.store.append_audit(
+            audit_event(
+                "feedback_received",
+                partner.id,
+                gw.now(),
+                outcome="applied" if body.applied else "not_applied",
+                decision_id=decision_id,
+            )
+        )
         return json_response({"decision_id": decision_id, "status": "accepted"}, status=202)
 
     return await run_idempotent(gw, request, partner, record)

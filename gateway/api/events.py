@@ -19,6 +19,7 @@ from gateway.api.http import json_response, read_json, require_object
 from gateway.api.idempotency import run_idempotent
 from gateway.api.keys import GATEWAY
 from gateway.api.schemas import CreditEventBody, EventRecord, field_errors
+from gateway.audit.events import audit_event
 from gateway.errors import DependencyUnavailable, FieldError, InvalidRequest
 from gateway.identifiers import InvalidIdentifier, validate_subject_id
 from gateway.restorations.store import RESTORING_EVENTS
@@ -112,6 +113,18 @@ async def _apply_event(gw: Gateway, caller: Partner, data: dict[str, Any]) -> we
     if revoked:
         gw.status_cache.clear()  # publish the new bits now, not after the re-sign interval
         await gw.announce(Topic.STATUS)
+    await gw.store.append_audit(
+        audit_event(
+            "credit_event_received",
+            caller.id,
+            gw.now(),
+            subject=gw.pseudonyms.internal(body.subject.kind, subject_id),
+            outcome=event.value,
+            record_id=body.record.record_id,
+            tokens_checked=checked,
+            tokens_revoked=revoked,
+        )
+    )
     log.info("credit event applied", extra={"event": event.value, "revoked": revoked})
     return json_response(
         {

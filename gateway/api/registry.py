@@ -10,6 +10,7 @@ from types import ModuleType
 
 from gateway.api import (
     admin,
+    audit,
     commitments,
     consents,
     credit_office,
@@ -17,6 +18,7 @@ from gateway.api import (
     events,
     oauth,
     service,
+    subjects,
     tokens,
 )
 
@@ -32,4 +34,6 @@ MODULES: tuple[ModuleType, ...] = (
     events,
     credit_office,
     commitments,
+    audit,
+    subjects,
 )

@@ -26,6 +26,7 @@ __all__ = [
     "DecisionBody",
     "FeedbackBody",
     "Subject",
+    "SubjectUsesBody",
     "field_errors",
 ]
 
@@ -54,6 +55,10 @@ class ConsentEvidence(_Body):
 
     kind: Literal["signed_form", "kiosk_confirmation"]
     reference: str = Field(min_length=1, max_length=128)  # form number, kiosk receipt id
+
+
+class SubjectUsesBody(_Body):
+    subject: Subject
 
 
 class ConsentBody(_Body):

@@ -8,7 +8,9 @@ from aiohttp import web
 
 from gateway.api.http import json_response, read_json, require_object
 from gateway.api.keys import GATEWAY
+from gateway.audit.events import audit_event
 from gateway.errors import FieldError, InvalidRequest
+from gateway.runtime import Gateway
 from gateway.store.base import StatusRef
 from gateway.tokens.status_list import VALID
 from gateway.tokens.verify import verify_benefit_token
@@ -42,8 +44,26 @@ async def introspect(request: web.Request) -> web.Response:
     claims = verify_benefit_token(token, gw.keys, gw.settings.issuer)
     # Anyone but the audience learns nothing, not even whether the token is ours.
     if claims is None or claims.get("aud") != caller.id:
+        await _record(gw, caller.id, None, "inactive")
         return json_response(_INACTIVE)
     ref = _status_ref(claims, gw.settings.issuer)
     if ref is None or await gw.store.token_status(ref) != VALID:
+        await _record(gw, caller.id, claims, "inactive")
         return json_response(_INACTIVE)
+    await _record(gw, caller.id, claims, "active")
     return json_response({"active": True, "token_type": "benefit+jwt", **claims})
+
+
+async def _record(gw: Gateway, partner: str, claims: dict[str, Any] | None, outcome: str) -> None:
+    """An introspection discloses a token's standing: on the record, by token id only."""
+    claims = claims or {}
+    await gw.store.append_audit(
+        audit_event(
+            "token_introspected",
+            partner,
+            gw.now(),
+            subject=claims.get("sub"),
+            outcome=outcome,
+            token_jti=claims.get("jti"),
+        )
+    )

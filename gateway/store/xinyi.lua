@@ -93,16 +93,94 @@ local function revoke_consent(keys, args)
 end
 
 -- KEYS[1] a decision's feedback list; ARGV[1] the most it may hold, ARGV[2] the
--- item. 1 when appended, 0 when the list is full (checked and appended at once).
+-- item, ARGV[3] how long (s) the list is kept. 1 when appended, 0 when the list is full (checked and appended at once).
 local function feedback(keys, args)
   if redis.call('LLEN', keys[1]) >= tonumber(args[1]) then
     return 0
   end
   redis.call('RPUSH', keys[1], args[2])
+  -- Kept for the retention period from the latest feedback (retention.feedback_days).
+  redis.call('EXPIRE', keys[1], args[3])
+  return 1
+end
+
+-- Extend the audit tree (gateway/store/redis/audit_tree.py) if no replica did first.
+-- KEYS: tree, nodes, decision index, then one key per subject index entry.
+-- ARGV: old size, new size, frontier, node count, (field, hash)*, decision count,
+--       (decision id, seq)*, then the seq for each subject key.
+-- Returns 1 when applied, 0 when the stored size was not the old size.
+local function tree_extend(keys, args)
+  local size = redis.call('HGET', keys[1], 'size') or '0'
+  if size ~= args[1] then
+    return 0
+  end
+  local i = 4
+  local n = tonumber(args[i])
+  for j = 1, n do
+    redis.call('HSET', keys[2], args[i + 2 * j - 1], args[i + 2 * j])
+  end
+  i = i + 2 * n + 1
+  n = tonumber(args[i])
+  for j = 1, n do
+    redis.call('HSET', keys[3], args[i + 2 * j - 1], args[i + 2 * j])
+  end
+  i = i + 2 * n
+  for k = 4, #keys do
+    redis.call('RPUSH', keys[k], args[i + k - 3])
+  end
+  redis.call('HSET', keys[1], 'size', args[2], 'frontier', args[3])
+  return 1
+end
+
+-- Audit records after a seq, where the log list starts at seq base + 1 (records up to
+-- base are archived). KEYS: log, base. ARGV: after seq, limit. Read atomically with
+-- the base, so archiving between two commands cannot shift the page.
+local function audit_range(keys, args)
+  local base = tonumber(redis.call('GET', keys[2]) or '0')
+  local start = math.max(tonumber(args[1]) - base, 0)
+  return redis.call('LRANGE', keys[1], start, start + tonumber(args[2]) - 1)
+end
+
+-- Let archived records go. KEYS: log, base, decision index, nodes, checkpoints,
+-- checkpoint sizes, then n decision keys, then subject index keys.
+-- ARGV: upto, n, decision ids (n), node field count m, node fields (m).
+local function audit_drop(keys, args)
+  local upto = tonumber(args[1])
+  local base = tonumber(redis.call('GET', keys[2]) or '0')
+  if upto <= base then
+    return 0
+  end
+  redis.call('LTRIM', keys[1], upto - base, -1)
+  redis.call('SET', keys[2], args[1])
+  local n = tonumber(args[2])
+  for i = 1, n do
+    redis.call('HDEL', keys[3], args[2 + i])
+    redis.call('DEL', keys[6 + i])
+  end
+  local m = tonumber(args[3 + n])
+  for i = 1, m do
+    redis.call('HDEL', keys[4], args[3 + n + i])
+  end
+  for _, size in ipairs(redis.call('ZRANGEBYSCORE', keys[6], '-inf', '(' .. args[1])) do
+    redis.call('HDEL', keys[5], size)
+  end
+  redis.call('ZREMRANGEBYSCORE', keys[6], '-inf', '(' .. args[1])
+  for k = 7 + n, #keys do
+    while true do
+      local first = redis.call('LINDEX', keys[k], 0)
+      if not first or tonumber(first) > upto then
+        break
+      end
+      redis.call('LPOP', keys[k])
+    end
+  end
   return 1
 end
 
 redis.register_function('xinyi_rate', rate)
 redis.register_function('xinyi_feedback', feedback)
+redis.register_function('xinyi_audit_range', audit_range)
+redis.register_function('xinyi_audit_drop', audit_drop)
+redis.register_function('xinyi_tree_extend', tree_extend)
 redis.register_function('xinyi_append', append)
 redis.register_function('xinyi_revoke_consent', revoke_consent)

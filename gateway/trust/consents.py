@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
+from gateway.audit.events import audit_event
 from gateway.errors import FieldError, Forbidden, InvalidRequest
 from gateway.store.base import Consent, Store
 from gateway.trust.pseudonyms import Pseudonyms
@@ -60,8 +61,38 @@ class ConsentService:
             evidence_kind=evidence[0] if evidence else None,
             evidence_ref=evidence[1] if evidence else None,
         )
+        # On the record before it takes effect, like a decision.
+        await self._store.append_audit(
+            audit_event(
+                "consent_recorded",
+                created_by or partner,
+                now,
+                purpose=purpose,
+                subject=consent.subject_key,
+                consent_id=consent.consent_id,
+                for_partner=partner,
+                scenes=list(consent.scenes),
+                expires_at=expires_at.isoformat(),
+                # Consent given at a counter: where it is written down.
+                **({"evidence_kind": evidence[0], "evidence_ref": evidence[1]} if evidence else {}),
+            )
+        )
         await self._store.put_consent(consent)
         return consent
+
+    async def revoke(self, consent: Consent, *, by: str, now: dt.datetime) -> None:
+        await self._store.append_audit(
+            audit_event(
+                "consent_revoked",
+                by,
+                now,
+                purpose=consent.purpose,
+                subject=consent.subject_key,
+                consent_id=consent.consent_id,
+                for_partner=consent.partner,
+            )
+        )
+        await self._store.revoke_consent(consent.consent_id, now)
 
     async def require(
         self,

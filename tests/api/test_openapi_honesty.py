@@ -147,3 +147,13 @@ async def test_every_link_names_an_operation_and_its_path_parameters(demo: Demo)
         target = document["paths"][target_path][method]
         path_params = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
         assert set(link["parameters"]) == path_params, (path, status, name)
+
+
+async def test_a_checkpoint_size_that_is_not_a_number_is_a_documented_422(demo: Demo) -> None:
+    """Found by the fuzzer: /v1/audit/checkpoints/{tree_size} answered an undocumented 422."""
+    answer = await demo.client.get(
+        "/v1/audit/checkpoints/null,null", headers=demo.auth("demo-auditor")
+    )
+    assert answer.status == 422
+    document = await (await demo.client.get("/openapi.json")).json()
+    assert "422" in document["paths"]["/v1/audit/checkpoints/{tree_size}"]["get"]["responses"]

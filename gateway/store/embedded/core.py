@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +45,10 @@ from gateway.store.embedded.lock import StateLock, lock_state_dir
 __all__ = ["STATUS_LIST_SIZE", "EmbeddedStore"]
 
 T = TypeVar("T")
+# Runs inside a decision batch's transaction on the writer thread: (connection, the
+# batch's first seq, the records' chain hashes, the writes). A concept keeps
+# what it derives from the log (gateway/store/embedded/audit_tree.py) in step with it.
+BatchHook = Callable[[sqlite3.Connection, int, list[str], list[DecisionWrite]], None]
 
 log = logging.getLogger("xinyi.store")
 
@@ -64,7 +70,8 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS decisions (
     decision_id TEXT PRIMARY KEY,
     partner TEXT NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    seq INTEGER
 );
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY,
@@ -110,6 +117,9 @@ CREATE TABLE IF NOT EXISTS status_entries (
 """
 
 
+_CREATE_TABLE = re.compile(r"\s*CREATE TABLE IF NOT EXISTS (\w+)", re.IGNORECASE)
+
+
 class _StatusList:
     __slots__ = ("allocated", "bits")
 
@@ -148,6 +158,7 @@ class EmbeddedStore(Store):
         self._lock: StateLock | None = None
         # Why the last write failed, until one succeeds: readiness reports it.
         self._write_failure: str | None = None
+        self._batch_hooks: list[BatchHook] = []
 
     @property
     def path(self) -> Path:
@@ -206,6 +217,9 @@ class EmbeddedStore(Store):
     def _open_writer(self) -> None:
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         conn.executescript(_SCHEMA)
+        # State files from before decisions knew their record's seq.
+        if "seq" not in {row[1] for row in conn.execute("PRAGMA table_info(decisions)")}:
+            conn.execute("ALTER TABLE decisions ADD COLUMN seq INTEGER")
         conn.execute("PRAGMA synchronous = FULL")
         self._wconn = conn
         # The state holds consents and the audit trail: owner only, like the keys.
@@ -286,7 +300,11 @@ class EmbeddedStore(Store):
             conn.execute("ROLLBACK")
             raise
 
-    def _batch(self, tables: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+    def _batch(
+        self,
+        tables: list[tuple[str, list[tuple[Any, ...]]]],
+        hook_args: tuple[int, list[str], list[DecisionWrite]] | None = None,
+    ) -> None:
         conn = self._wconn
         assert conn is not None
         conn.execute("BEGIN IMMEDIATE")
@@ -294,18 +312,31 @@ class EmbeddedStore(Store):
             for sql, rows in tables:
                 if rows:
                     conn.executemany(sql, rows)
+            if hook_args is not None:
+                for hook in self._batch_hooks:
+                    hook(conn, *hook_args)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
 
-    def _append(self, head: int, tables: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
-        self._batch(tables)
+    def _append(
+        self,
+        head: int,
+        tables: list[tuple[str, list[tuple[Any, ...]]]],
+        hook_args: tuple[int, list[str], list[DecisionWrite]] | None = None,
+    ) -> None:
+        self._batch(tables, hook_args)
         self._committed_seq = head
 
     # -- for concept modules (gateway/store/embedded/<concept>.py) -------------------
     # Each concept keeps its own tables but shares this store's single writer, so
     # its rows can join the same transaction as the change that causes them.
+    def add_batch_hook(self, hook: BatchHook) -> None:
+        """Run ``hook`` in every decision batch's transaction (see ``BatchHook``)."""
+        if hook not in self._batch_hooks:
+            self._batch_hooks.append(hook)
+
     @property
     def reader(self) -> sqlite3.Connection:
         """The read connection on the loop (WAL: indexed reads never wait for the writer)."""
@@ -314,13 +345,34 @@ class EmbeddedStore(Store):
         return self._rconn
 
     async def ensure_schema(self, script: str) -> None:
-        """Create a concept's tables (idempotent ``CREATE … IF NOT EXISTS`` script)."""
+        """Create a concept's tables (idempotent ``CREATE … IF NOT EXISTS`` script).
+
+        A read-only store (``audit verify`` beside a serving gateway) creates
+        nothing: what the serving gateway has not made, it reads as absent.
+        """
+        if self._read_only:
+            self._empty_stand_ins(script)
+            return
 
         def run() -> None:
             assert self._wconn is not None
             self._wconn.executescript(script)
 
         await self._in_writer(run)
+
+    def _empty_stand_ins(self, script: str) -> None:
+        # A table the serving gateway has not made yet (an older state file) reads
+        # as empty: an empty TEMP table of the same shape stands in for it.
+        conn = self.reader
+        for statement in script.split(";"):
+            found = _CREATE_TABLE.match(statement)
+            if found is None:
+                continue
+            exists = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (found[1],)
+            ).fetchone()
+            if exists is None:
+                conn.execute(_CREATE_TABLE.sub("CREATE TEMP TABLE IF NOT EXISTS \\1", statement))
 
     async def write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
         """Run statements in one durable transaction on the writer thread."""
@@ -400,14 +452,16 @@ class EmbeddedStore(Store):
     async def _flush_decisions(self, batch: list[DecisionWrite]) -> None:
         seq, prev = self._last_seq, self._last_hash
         audit, decisions, tokens, keys, slots = [], [], [], [], []
+        hashes: list[str] = []
         for write in batch:
             seq += 1
             # The entry is stored in its canonical form: one serialisation serves
             # the hash and the row.
             entry, digest = link(prev, seq, write.audit.as_dict())
             audit.append((seq, entry.decode(), prev, digest))
+            hashes.append(digest)
             if write.body is not None:
-                decisions.append((write.decision_id, write.partner, write.body.decode()))
+                decisions.append((write.decision_id, write.partner, write.body.decode(), seq))
             if (t := write.token) is not None:
                 tokens.append(
                     (t.jti, t.subject_key, t.kid, t.expires, orjson.dumps(t.as_dict()).decode())
@@ -430,11 +484,12 @@ class EmbeddedStore(Store):
             seq,
             [
                 ("INSERT INTO audit VALUES (?, ?, ?, ?)", audit),
-                ("INSERT INTO decisions VALUES (?, ?, ?)", decisions),
+                ("INSERT INTO decisions VALUES (?, ?, ?, ?)", decisions),
                 ("INSERT INTO tokens VALUES (?, ?, ?, ?, ?)", tokens),
                 ("INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?)", keys),
                 ("INSERT INTO status_entries VALUES (?, ?, 0)", slots),
             ],
+            (self._last_seq + 1, hashes, batch) if self._batch_hooks else None,
         )
         # Only a committed batch moves the chain head.
         self._last_seq, self._last_hash = seq, prev

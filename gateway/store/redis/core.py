@@ -17,6 +17,7 @@ Layout (``P`` is the key prefix, default ``xinyi``):
     {P:audit}:fb            feedback
     {P:audit}:idem:<key>    Idempotency-Key record (with the decision, in the same call)
     {P:restore}:…           restorations (gateway/store/redis/restorations.py)
+    {P:audit}:base          how many records were archived: the log list starts after them
 
 Everything a decision writes carries the ``{P:audit}`` hash tag, so in a
 cluster it lives in one slot and the append function can write audit record,
@@ -134,6 +135,8 @@ class RedisStore(Store):
         self._list_id = ""
         self._allocated: set[int] = set()
         self._access: dict[str, AccessToken] = {}
+        # How long a decision's feedback is kept (the runtime sets retention.feedback_days).
+        self.feedback_ttl_s = 400 * 86_400
 
     # -- keys ---------------------------------------------------------------------------
     def _k(self, kind: str, ident: str) -> str:
@@ -226,6 +229,10 @@ class RedisStore(Store):
     def key(self, kind: str, ident: str) -> str:
         """A per-item key, hash-tagged on the item (spreads over a cluster)."""
         return self._k(kind, ident)
+
+    def audit_key(self, kind: str, ident: str = "") -> str:
+        """A key in the audit hash slot: written atomically with the log if need be."""
+        return self._ka(kind, ident) if ident else f"{self._tag}:{kind}"
 
     async def run(self, *command: Any) -> Any:
         """One command on the auto-pipeline (coalesced with the loop pass's others)."""
@@ -330,12 +337,17 @@ class RedisStore(Store):
     ) -> bool:
         item = {"partner": partner, "applied": applied, "detail": detail, "at": at}
         added = await self._fcall(
-            "xinyi_feedback", [self._k("fb", decision_id)], [limit, orjson.dumps(item)]
+            "xinyi_feedback",
+            [self._k("fb", decision_id)],
+            [limit, orjson.dumps(item), self.feedback_ttl_s],
         )
         return bool(added)
 
     async def audit_records(self, after_seq: int, limit: int) -> list[AuditRecord]:
-        rows = await self._run("LRANGE", self._k_log, after_seq, after_seq + limit - 1)
+        # Records up to {P:audit}:base were archived (gateway/store/redis/audit_tree.py).
+        rows = await self._fcall(
+            "xinyi_audit_range", [self._k_log, f"{self._tag}:base"], [after_seq, limit]
+        )
         out = []
         for raw in rows:
             data = orjson.loads(raw)
