@@ -148,8 +148,15 @@ class RedisStore(Store):
         self._new_list()
 
     async def _load_functions(self) -> None:
+        await self.load_library(_functions_source())
+
+    async def load_library(self, source: str) -> None:
+        """FUNCTION LOAD REPLACE a function library (on every primary of a cluster).
+
+        Concept modules with atomic writes of their own keep them in a library of
+        their own (``gateway/store/<concept>.lua``) and load it through this.
+        """
         assert self._client is not None
-        source = _functions_source()
         try:
             if isinstance(self._client, RedisCluster):
                 await self._client.execute_command(
