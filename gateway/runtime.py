@@ -18,6 +18,9 @@ from aiohttp import web
 from adapters.credit.base import AdapterContext, CreditSource
 from gateway.errors import Forbidden, RateLimited, Unauthenticated
 from gateway.facts.cache import RecordCache
+from gateway.loans.sealing import Sealer
+from gateway.loans.service import LoanService
+from gateway.loans.store import loan_store_for
 from gateway.metrics import Metrics
 from gateway.pipeline import DecisionPipeline
 from gateway.plugins import load_credit_source_class
@@ -74,6 +77,7 @@ class Gateway:
     pipeline: DecisionPipeline
     oauth: TokenService
     tz: ZoneInfo
+    loans: LoanService
     status_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
     _today: dt.date = field(default=dt.date.min, repr=False)
     _today_at: int = field(default=-1, repr=False)
@@ -116,6 +120,17 @@ class Gateway:
             consents=consents,
             metrics=metrics,
         )
+        loans = LoanService(
+            store=loan_store_for(store),
+            audit=store,
+            credit=credit,
+            pseudonyms=pseudonyms,
+            sealer=Sealer.load(state / "loans-seal.key"),
+            tz=ZoneInfo(settings.timezone),
+            banks=[p.id for p in partner_list if p.kind == "bank"],
+            facts_ttl_s=settings.records_cache_seconds,
+        )
+        await loans.open()
         log.info(
             "gateway ready",
             extra={
@@ -143,6 +158,7 @@ class Gateway:
                 store=store,
             ),
             tz=ZoneInfo(settings.timezone),
+            loans=loans,
         )
 
     async def close(self) -> None:

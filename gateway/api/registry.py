@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gateway.api import admin, consents, decisions, events, oauth, service, tokens
+from gateway.api import admin, consents, decisions, events, loans, oauth, service, tokens
 
 __all__ = ["MODULES"]
 
@@ -20,4 +20,5 @@ MODULES: tuple[ModuleType, ...] = (
     oauth,
     tokens,
     events,
+    loans,
 )

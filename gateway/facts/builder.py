@@ -139,7 +139,18 @@ class FactPlan:
         context: Mapping[str, Any],
         as_of: dt.date,
     ) -> dict[str, Any]:
-        facts = dict(self._from_records(records, as_of))
+        return self.with_context(self._from_records(records, as_of), context, as_of)
+
+    def from_records(self, records: Sequence[CreditRecord], as_of: dt.date) -> dict[str, Any]:
+        """The facts that depend on records alone: a caller may keep them per subject
+        and day (a 名单推荐 reuses them across requests); do not change the dict."""
+        return self._from_records(records, as_of)
+
+    def with_context(
+        self, base: Mapping[str, Any], context: Mapping[str, Any], as_of: dt.date
+    ) -> dict[str, Any]:
+        """``base`` (from ``from_records``) completed with a request's context."""
+        facts = dict(base)
         for name, key in self._context:
             value = context.get(key)
             if value is not None:

@@ -142,7 +142,24 @@ class LoanProduct:
         return False
 
     def as_json(self) -> dict[str, Any]:
-        return dict(orjson.loads(self.to_json()))
+        """The product as the API shows it (the shape a bank publishes)."""
+        return {
+            "id": self.id,
+            "version": self.version,
+            "bank": self.bank,
+            "title": self.title,
+            "status": self.status,
+            "amount": {"min": self.amount_min, "max": self.amount_max},
+            "term_months": {"min": self.term_min, "max": self.term_max},
+            "annual_rate": {"min": self.rate_min, "max": self.rate_max},
+            "regions": list(self.regions),
+            "subject_kinds": list(self.subject_kinds),
+            "valid_from": self.valid_from.isoformat(),
+            "valid_until": self.valid_until.isoformat() if self.valid_until else None,
+            "legal_basis": list(self.legal_basis),
+            "rules": list(self.rules),
+            "created_at": dt.datetime.fromtimestamp(self.created_at, dt.UTC).isoformat(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
