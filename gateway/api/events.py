@@ -98,6 +98,8 @@ async def _apply_event(gw: Gateway, caller: Partner, data: dict[str, Any]) -> we
         ) from None
     except CreditSourceError as exc:
         raise DependencyUnavailable(f"the credit source did not take the event: {exc}") from exc
+    if body.subject.kind == "enterprise":
+        gw.loans.forget(subject_id)  # 名单推荐 reads the changed records from now on
     checked, revoked = await gw.pipeline.recheck_tokens(
         body.subject.kind, subject_id, gw.policies, gw.today()
     )

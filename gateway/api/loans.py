@@ -388,7 +388,7 @@ async def stats(request: web.Request) -> web.Response:
         if bank not in banks:
             raise InvalidRequest("no such bank", errors=[FieldError("/bank", "unknown bank")])
         banks = [bank]
-    since = _instant(request.query.get("from"), "from", now - dt.timedelta(days=30))
+    since = _instant(request.query.get("from"), "from", now - dt.timedelta(days=90))
     until = _instant(request.query.get("to"), "to", now + dt.timedelta(seconds=1))
     if until <= since:
         raise InvalidRequest("to is before from", errors=[FieldError("/to", "before from")])
