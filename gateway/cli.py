@@ -8,6 +8,7 @@ xinyi-gateway policy bundle build [--dir DIR] --out FILE | sign FILE --key PEM
                           | verify FILE --keys JWKS | keygen --key PEM --jwks JWKS
 xinyi-gateway keys list|add [--alg EdDSA|ES256]|activate KID|retire KID [--state-dir DIR]
 xinyi-gateway audit verify [--state-dir DIR | --store URL]
+xinyi-gateway loans overdue [--config FILE] [--state-dir DIR] [--store URL] [--since T] [--json]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import access_log
+from gateway.loans import cli as loans_cli
 from gateway.logs import configure_logging
 from gateway.policy.bundle import BundleError
 from gateway.policy.loader import PolicyLoadError, load_policy_dir
@@ -42,6 +44,7 @@ log = logging.getLogger("xinyi.cli")
 def _serve(args: argparse.Namespace) -> int:
     from gateway.app import create_app
     from gateway.demo import prepare_demo, seed_consents, write_demo_json
+    from gateway.loans.demo import seed_loans
 
     overrides: dict[str, Any] = {}
     if args.host:
@@ -77,6 +80,7 @@ def _serve(args: argparse.Namespace) -> int:
         if setup is not None:
             await seed_consents(setup, gw.consents.create, gw.now())
             path = write_demo_json(setup, settings.issuer)
+            await seed_loans(gw, setup, path)
             log.info("demo ready", extra={"demo_json": str(path), "base_url": settings.issuer})
 
     async def factory(seed: bool) -> web.Application:
@@ -394,6 +398,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--state-dir")
     verify.add_argument("--store")
     verify.set_defaults(run=_audit_verify)
+    loans_cli.add_parser(sub)
     return parser
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
@@ -101,6 +102,12 @@ class LoanProduct:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> LoanProduct:
+        # Versions are immutable and a product's head changes rarely, so the same
+        # bytes come back on every match: each is parsed once.
+        return _parse_product(raw)
+
+    @classmethod
+    def _from_json(cls, raw: bytes | str) -> LoanProduct:
         d = orjson.loads(raw)
         return cls(
             id=d["id"],
@@ -160,6 +167,11 @@ class LoanProduct:
             "rules": list(self.rules),
             "created_at": dt.datetime.fromtimestamp(self.created_at, dt.UTC).isoformat(),
         }
+
+
+@lru_cache(maxsize=20_000)
+def _parse_product(raw: bytes | str) -> LoanProduct:
+    return LoanProduct._from_json(raw)
 
 
 @dataclass(frozen=True, slots=True)
