@@ -16,27 +16,24 @@ import asyncio
 import datetime as dt
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from adapters.credit.base import CreditRecord, RecordStatus  # noqa: E402
-from adapters.credit.sqlite import SQLiteCreditSource, write_dataset  # noqa: E402
-from gateway.identifiers import synthetic_uscc  # noqa: E402
-from gateway.loans.matching import DemandTerms  # noqa: E402
-from gateway.loans.models import ALL_BANKS, LoanDemand, LoanProduct  # noqa: E402
-from gateway.loans.sealing import Sealer  # noqa: E402
-from gateway.loans.service import LoanService  # noqa: E402
-from gateway.loans.store import loan_store_for  # noqa: E402
-from gateway.policy.loader import load_policy_dir  # noqa: E402
-from gateway.resources import shipped  # noqa: E402
-from gateway.settings import Partner  # noqa: E402
-from gateway.store.embedded import EmbeddedStore  # noqa: E402
-from gateway.trust.pseudonyms import Pseudonyms  # noqa: E402
+from adapters.credit.base import CreditRecord, RecordStatus
+from adapters.credit.sqlite import SQLiteCreditSource, write_dataset
+from gateway.identifiers import synthetic_uscc
+from gateway.loans.matching import DemandTerms
+from gateway.loans.models import ALL_BANKS, LoanDemand, LoanProduct
+from gateway.loans.sealing import Sealer
+from gateway.loans.service import LoanService
+from gateway.loans.store import loan_store_for
+from gateway.policy.loader import load_policy_dir
+from gateway.resources import shipped
+from gateway.settings import Partner
+from gateway.store.embedded import EmbeddedStore
+from gateway.trust.pseudonyms import Pseudonyms
 
 REGIONS = ["210102", "210103", "210202", "210302", "220102"]
 GRADES = ["A", "B", "M", "C"]

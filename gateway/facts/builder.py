@@ -141,6 +141,13 @@ class FactPlan:
     ) -> dict[str, Any]:
         return self.with_context(self._from_records(records, as_of), context, as_of)
 
+    @property
+    def context_dependent(self) -> frozenset[str]:
+        """The facts a request's context feeds, directly or through derivations."""
+        return frozenset(
+            [name for name, _ in self._context] + [s.name for s in self._context_derived]
+        )
+
     def from_records(self, records: Sequence[CreditRecord], as_of: dt.date) -> dict[str, Any]:
         """The facts that depend on records alone: a caller may keep them per subject
         and day (a 名单推荐 reuses them across requests); do not change the dict."""

@@ -28,7 +28,7 @@ from typing import Any
 from adapters.credit.base import CreditRecord
 from gateway.facts.builder import FactPlan
 from gateway.loans.models import LoanProduct
-from gateway.loans.rules.compile import ACCESS, DISCOUNT, CompiledProduct
+from gateway.loans.rules.compile import CompiledProduct
 from gateway.policy.evaluator import Reason
 from gateway.policy.loader import PolicySet
 
@@ -115,35 +115,35 @@ def match_product(
     product: LoanProduct,
     facts: Mapping[str, Any],
     terms: DemandTerms,
+    *,
+    in_range: bool = False,
 ) -> ProductMatch:
+    """``in_range``: the caller already checked kind, amount, term and region."""
     reasons: list[str] = []
-    if terms.kind not in product.subject_kinds:
-        reasons.append("subject_kind")
-    if not product.amount_min <= terms.amount <= product.amount_max:
-        reasons.append("amount_out_of_range")
-    if not product.term_min <= terms.term_months <= product.term_max:
-        reasons.append("term_out_of_range")
-    if not product.covers_region(terms.region):
-        reasons.append("region")
-    result = compiled.policy.evaluate(facts)
-    if result.outcome == "constrained":
-        reasons.extend(f"rule:{r.rule}" for r in result.reasons)
+    if not in_range:
+        if terms.kind not in product.subject_kinds:
+            reasons.append("subject_kind")
+        if not product.amount_min <= terms.amount <= product.amount_max:
+            reasons.append("amount_out_of_range")
+        if not product.term_min <= terms.term_months <= product.term_max:
+            reasons.append("term_out_of_range")
+        if not product.covers_region(terms.region):
+            reasons.append("region")
+    outcome = compiled.outcome(facts)
+    if outcome.constrained_by:
+        reasons.extend(f"rule:{rule}" for rule in outcome.constrained_by)
         return ProductMatch(product, False, reasons)
-    granted = dict(result.benefits)
-    if compiled.access_rules and ACCESS not in granted:
+    if not outcome.access:
         reasons.extend(f"rule:{rule}" for rule in compiled.access_rules)
     if reasons:
         return ProductMatch(product, False, reasons)
     eligible = min(terms.amount, product.amount_max)
-    cap = granted.get(ACCESS, {}).get("max_amount_cny")
-    if isinstance(cap, int | float):
-        eligible = min(eligible, int(cap))
+    if outcome.cap is not None:
+        eligible = min(eligible, int(outcome.cap))
     if eligible < product.amount_min:
         return ProductMatch(product, False, ["amount_out_of_range"])
-    bp = granted.get(DISCOUNT, {}).get("bp", 0)
-    bp = bp if isinstance(bp, int) else 0
-    rate = round(max(product.rate_min, product.rate_max - bp / 100), 4)
-    return ProductMatch(product, True, [], eligible, rate, bp, result.reasons)
+    rate = round(max(product.rate_min, product.rate_max - outcome.bp / 100), 4)
+    return ProductMatch(product, True, [], eligible, rate, outcome.bp, outcome.fired)
 
 
 def rank_matches(matches: list[ProductMatch]) -> list[ProductMatch]:

@@ -231,6 +231,12 @@ class LoanDemand:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> LoanDemand:
+        # A 名单推荐 reads every open demand; their bytes rarely change, so each
+        # distinct body is parsed once.
+        return _parse_demand(raw)
+
+    @classmethod
+    def _from_json(cls, raw: bytes | str) -> LoanDemand:
         d = orjson.loads(raw)
         return cls(
             d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10],
@@ -239,6 +245,11 @@ class LoanDemand:
 
     def closed(self, at: int) -> LoanDemand:
         return replace(self, status="closed", closed_at=at)
+
+
+@lru_cache(maxsize=250_000)
+def _parse_demand(raw: bytes | str) -> LoanDemand:
+    return LoanDemand._from_json(raw)
 
 
 @dataclass(frozen=True, slots=True)

@@ -383,11 +383,16 @@ class LoanService:
         keyed = {d.subject_key: opened[d.id][0] for d in candidates}
         base = await self._base_facts(policies, keyed, today)
         plan = self.plans.plan(policies)
+        # Most products read no request context: their rules run on the cached facts as
+        # they are, without a copy per demand.
+        reads_context = not plan.context_dependent.isdisjoint(compiled.policy.reads)
         found = []
         for d in candidates:
             terms = DemandTerms(d.subject_kind, d.amount, d.term_months, d.region)
-            facts = plan.with_context(base[d.subject_key], terms.context, today)
-            m = match_product(compiled, product, facts, terms)
+            facts = base[d.subject_key]
+            if reads_context:
+                facts = plan.with_context(facts, terms.context, today)
+            m = match_product(compiled, product, facts, terms, in_range=True)
             if m.matched:
                 subject_id, name = opened[d.id]
                 found.append(Recommendation(d, m, subject_id, name))

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS loan_product_heads (
     id TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
     bank TEXT NOT NULL,
+    status TEXT NOT NULL,
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS loan_product_heads_by_bank ON loan_product_heads (bank, id);
@@ -57,6 +58,7 @@ CREATE INDEX IF NOT EXISTS loan_responses_by_demand ON loan_responses (demand_id
 class EmbeddedLoanStore(LoanStore):
     def __init__(self, store: EmbeddedStore) -> None:
         self._store = store
+        self._heads: dict[tuple[str, int, str], LoanProduct] = {}
 
     async def open(self) -> None:
         await self._store.ensure_schema(_SCHEMA)
@@ -67,8 +69,8 @@ class EmbeddedLoanStore(LoanStore):
 
         def create(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO loan_product_heads VALUES (?, ?, ?, ?)",
-                (product.id, product.version, product.bank, body),
+                "INSERT OR IGNORE INTO loan_product_heads VALUES (?, ?, ?, ?, ?)",
+                (product.id, product.version, product.bank, product.status, body),
             )
             if cur.rowcount != 1:
                 return False
@@ -85,8 +87,9 @@ class EmbeddedLoanStore(LoanStore):
 
         def save(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
-                "UPDATE loan_product_heads SET version = ?, body = ? WHERE id = ? AND version = ?",
-                (product.version, body, product.id, expected_version),
+                "UPDATE loan_product_heads SET version = ?, status = ?, body = ?"
+                " WHERE id = ? AND version = ?",
+                (product.version, product.status, body, product.id, expected_version),
             )
             if cur.rowcount != 1:
                 return False
@@ -112,15 +115,32 @@ class EmbeddedLoanStore(LoanStore):
         return LoanProduct.from_json(row[0]) if row else None
 
     async def list_products(self, bank: str | None = None) -> list[LoanProduct]:
+        # A match lists every product; (id, version, status) names a head's content
+        # exactly, so only heads not seen before are read and parsed.
+        reader = self._store.reader
         if bank is None:
-            rows = self._store.reader.execute(
-                "SELECT body FROM loan_product_heads ORDER BY id"
+            rows = reader.execute(
+                "SELECT id, version, status FROM loan_product_heads ORDER BY id"
             ).fetchall()
         else:
-            rows = self._store.reader.execute(
-                "SELECT body FROM loan_product_heads WHERE bank = ? ORDER BY id", (bank,)
+            rows = reader.execute(
+                "SELECT id, version, status FROM loan_product_heads WHERE bank = ? ORDER BY id",
+                (bank,),
             ).fetchall()
-        return [LoanProduct.from_json(raw) for (raw,) in rows]
+        out = []
+        for row in rows:
+            key = (row[0], row[1], row[2])
+            product = self._heads.get(key)
+            if product is None:
+                found = await self.get_product(row[0])
+                if found is None or (found.version, found.status) != (row[1], row[2]):
+                    continue  # changed between the two reads; the next list shows it
+                product = found
+                if len(self._heads) > 50_000:
+                    self._heads.clear()
+                self._heads[key] = product
+            out.append(product)
+        return out
 
     # -- demands -------------------------------------------------------------------------
     async def put_demand(self, demand: LoanDemand) -> None:
