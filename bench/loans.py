@@ -37,21 +37,26 @@ from gateway.trust.pseudonyms import Pseudonyms
 
 REGIONS = ["210102", "210103", "210202", "210302", "220102"]
 GRADES = ["A", "B", "M", "C"]
-RULES = (
-    {"id": "red", "when": {"fact": "enterprise.red_listed", "op": "==", "value": True},
-     "grant": {"benefit": "credit_loan_access", "params": {"max_amount_cny": 5_000_000}}},
-    {"id": "red-bp", "when": {"fact": "enterprise.red_listed", "op": "==", "value": True},
-     "grant": {"benefit": "loan_rate_discount", "params": {"bp": 50}}},
-    {"id": "tax", "when": {"all": [
-        {"fact": "enterprise.tax_credit_grade", "op": "in", "value": ["A", "B"]},
-        {"fact": "enterprise.clean_record_years", "op": ">=", "value": 2}]},
-     "grant": {"benefit": "credit_loan_access", "params": {"max_amount_cny": 2_000_000}}},
-    {"id": "tax-bp", "when": {"fact": "enterprise.tax_credit_grade", "op": "==", "value": "A"},
-     "grant": {"benefit": "loan_rate_discount", "params": {"bp": 30}}},
-    {"id": "listed", "when": {"fact": "enterprise.serious_dishonesty_listed", "op": "==",
-                              "value": True},
-     "constrain": {"measure": "loan.restrict_credit"}},
-)  # fmt: skip
+
+
+def _rules(i: int) -> tuple[dict[str, object], ...]:
+    """Product i's rules: one template, thresholds and discounts varying by product."""
+    return (
+        {"id": "red", "when": {"fact": "enterprise.red_listed", "op": "==", "value": True},
+         "grant": {"benefit": "credit_loan_access", "params": {"max_amount_cny": 5_000_000}}},
+        {"id": "red-bp", "when": {"fact": "enterprise.red_listed", "op": "==", "value": True},
+         "grant": {"benefit": "loan_rate_discount", "params": {"bp": 30 + (i % 5) * 10}}},
+        {"id": "tax", "when": {"all": [
+            {"fact": "enterprise.tax_credit_grade", "op": "in", "value": ["A", "B"]},
+            {"fact": "enterprise.clean_record_years", "op": ">=", "value": 1 + i % 4}]},
+         "grant": {"benefit": "credit_loan_access", "params": {"max_amount_cny": 2_000_000}}},
+        {"id": "tax-bp", "when": {"fact": "enterprise.tax_credit_grade", "op": "==",
+                                  "value": "A"},
+         "grant": {"benefit": "loan_rate_discount", "params": {"bp": 10 + (i % 3) * 10}}},
+        {"id": "listed", "when": {"fact": "enterprise.serious_dishonesty_listed", "op": "==",
+                                  "value": True},
+         "constrain": {"measure": "loan.restrict_credit"}},
+    )  # fmt: skip
 
 
 def _records(rng: random.Random, n: int, today: dt.date) -> list[CreditRecord]:
@@ -84,7 +89,7 @@ def _product(i: int, bank: str, now: int) -> LoanProduct:
         rate_min=3.2, rate_max=4.4 + (i % 7) / 10, regions=("210000",) if i % 2 else ("220000",),
         subject_kinds=("enterprise",), valid_from=dt.date(2025, 1, 1), valid_until=None,
         legal_basis=("《加强信用信息共享应用促进中小微企业融资实施方案》",),
-        rules=RULES, created_at=now,
+        rules=_rules(i), created_at=now,
     )  # fmt: skip
 
 

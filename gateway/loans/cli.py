@@ -1,7 +1,7 @@
 """``xinyi-gateway loans …``: what an operator asks of the loan workflow from a shell.
 
     xinyi-gateway loans overdue [--config FILE] [--state-dir DIR] [--store URL]
-                                [--since ISO-TIME] [--json]
+                                [--partners FILE] [--since ISO-TIME] [--json]
 
 lists every (demand, bank) pair whose response deadline passed unanswered,
 oldest deadline first, from the same store the gateway uses.
@@ -63,6 +63,8 @@ def _run_overdue(args: argparse.Namespace) -> int:
         overrides["state_dir"] = Path(args.state_dir).resolve()
     if args.store:
         overrides["store"] = args.store
+    if args.partners:
+        overrides["partners_file"] = Path(args.partners).resolve()
     since = None
     if args.since:
         try:
@@ -98,6 +100,7 @@ def add_parser(sub: Any) -> None:
     overdue.add_argument("--config", help="gateway YAML configuration")
     overdue.add_argument("--state-dir")
     overdue.add_argument("--store")
+    overdue.add_argument("--partners", help="partners file (default: the configuration's)")
     overdue.add_argument("--since", help="only pairs overdue since this time (ISO 8601)")
     overdue.add_argument("--json", action="store_true", help="JSON instead of lines")
     overdue.set_defaults(run=_run_overdue)

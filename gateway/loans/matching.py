@@ -32,7 +32,14 @@ from gateway.loans.rules.compile import CompiledProduct
 from gateway.policy.evaluator import Reason
 from gateway.policy.loader import PolicySet
 
-__all__ = ["DemandTerms", "LoanFactPlans", "ProductMatch", "match_product", "rank_matches"]
+__all__ = [
+    "DemandTerms",
+    "LoanFactPlans",
+    "ProductMatch",
+    "match_product",
+    "rank_matches",
+    "region_cover",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +117,11 @@ class LoanFactPlans:
         return self.plan(policies).build(records, terms.context, today)
 
 
+def region_cover(region: str) -> frozenset[str]:
+    """The product region codes that cover ``region``: itself, its city, its province."""
+    return frozenset((region, region[:4] + "00", region[:2] + "0000"))
+
+
 def match_product(
     compiled: CompiledProduct,
     product: LoanProduct,
@@ -117,8 +129,11 @@ def match_product(
     terms: DemandTerms,
     *,
     in_range: bool = False,
+    cover: frozenset[str] | None = None,
+    key: tuple[Any, ...] | None = None,
 ) -> ProductMatch:
-    """``in_range``: the caller already checked kind, amount, term and region."""
+    """``in_range``: the caller already checked kind, amount, term and region;
+    ``cover``: ``region_cover(terms.region)``, worked out once for many products."""
     reasons: list[str] = []
     if not in_range:
         if terms.kind not in product.subject_kinds:
@@ -127,9 +142,9 @@ def match_product(
             reasons.append("amount_out_of_range")
         if not product.term_min <= terms.term_months <= product.term_max:
             reasons.append("term_out_of_range")
-        if not product.covers_region(terms.region):
+        if (cover or region_cover(terms.region)).isdisjoint(product.regions):
             reasons.append("region")
-    outcome = compiled.outcome(facts)
+    outcome = compiled.outcome(facts, key)
     if outcome.constrained_by:
         reasons.extend(f"rule:{rule}" for rule in outcome.constrained_by)
         return ProductMatch(product, False, reasons)

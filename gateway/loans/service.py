@@ -31,6 +31,7 @@ from gateway.loans.matching import (
     ProductMatch,
     match_product,
     rank_matches,
+    region_cover,
 )
 from gateway.loans.models import (
     ALL_BANKS,
@@ -65,8 +66,6 @@ class Conflict(InvalidRequest):
 class Recommendation:
     demand: LoanDemand
     match: ProductMatch
-    subject_id: str
-    name: str | None
 
     def key(self) -> tuple[float, int, int, str]:
         return (
@@ -309,6 +308,31 @@ class LoanService:
                     self._facts[key] = (expires, today, facts)
         return out
 
+    async def _demand_facts(
+        self, policies: PolicySet, demands: list[LoanDemand], today: dt.date
+    ) -> dict[str, dict[str, Any]]:
+        """Record-derived facts per demand's enterprise (by subject key).
+
+        Only enterprises whose facts are not cached have their seal opened and
+        their records read — all of them in one bulk call to the credit source.
+        """
+        clock = time.monotonic()
+        cache = self._facts
+        out: dict[str, dict[str, Any]] = {}
+        missing: dict[str, str] = {}
+        for d in demands:
+            key = d.subject_key
+            if key in out:
+                continue
+            hit = cache.get(key)
+            if hit is not None and hit[0] > clock and hit[1] == today:
+                out[key] = hit[2]
+            else:
+                missing[key] = self._sealer.open(d.id, d.sealed)[0]
+        if missing:
+            out.update(await self._base_facts(policies, missing, today))
+        return out
+
     def forget(self, subject_id: str) -> None:
         """A credit event changed the enterprise's records."""
         self._facts.pop(self._pseudonyms.internal("enterprise", subject_id), None)
@@ -340,12 +364,20 @@ class LoanService:
         plan = self.plans.plan(policies)
         facts = plan.with_context(base, terms.context, today)
         matches = []
+        cover = region_cover(terms.region)
+        compiled_for = self.rules.compiled
+        # The fact values each distinct read set sees, built once for all its products.
+        keys: dict[tuple[str, ...], tuple[Any, ...]] = {}
         for product in products:
             if product.status != "active" or not product.valid_on(today):
                 continue
-            compiled = self.rules.compiled(product, policies)
-            if compiled is not None:
-                matches.append(match_product(compiled, product, facts, terms))
+            compiled = compiled_for(product, policies)
+            if compiled is None:
+                continue
+            values = keys.get(compiled.reads)
+            if values is None:
+                values = keys[compiled.reads] = tuple([facts.get(n) for n in compiled.reads])
+            matches.append(match_product(compiled, product, facts, terms, cover=cover, key=values))
         ranked = rank_matches(matches)
         await self._audit_use(
             AuditEvent(
@@ -371,31 +403,42 @@ class LoanService:
         compiled = self.rules.compiled(product, policies)
         if compiled is None or product.status != "active" or not product.valid_on(today):
             return []
-        candidates = [
-            d
-            for d in await self.store.open_demands(product.bank, now)
-            if d.subject_kind in product.subject_kinds
-            and product.amount_min <= d.amount <= product.amount_max
-            and product.term_min <= d.term_months <= product.term_max
-            and product.covers_region(d.region)
-        ]
-        opened = {d.id: self._sealer.open(d.id, d.sealed) for d in candidates}
-        keyed = {d.subject_key: opened[d.id][0] for d in candidates}
-        base = await self._base_facts(policies, keyed, today)
+        kinds, regions = product.subject_kinds, product.regions
+        low, high = product.amount_min, product.amount_max
+        shortest, longest = product.term_min, product.term_max
+        covered: dict[str, bool] = {}  # per region code: a few hundred codes at most
+        candidates = []
+        for d in await self.store.open_demands(product.bank, now):
+            if not (low <= d.amount <= high and shortest <= d.term_months <= longest):
+                continue
+            inside = covered.get(d.region)
+            if inside is None:
+                inside = covered[d.region] = not region_cover(d.region).isdisjoint(regions)
+            if inside and d.subject_kind in kinds:
+                candidates.append(d)
+        base = await self._demand_facts(policies, candidates, today)
         plan = self.plans.plan(policies)
         # Most products read no request context: their rules run on the cached facts as
         # they are, without a copy per demand.
         reads_context = not plan.context_dependent.isdisjoint(compiled.policy.reads)
+        outcome_of = compiled.outcome
         found = []
         for d in candidates:
-            terms = DemandTerms(d.subject_kind, d.amount, d.term_months, d.region)
             facts = base[d.subject_key]
             if reads_context:
-                facts = plan.with_context(facts, terms.context, today)
-            m = match_product(compiled, product, facts, terms, in_range=True)
-            if m.matched:
-                subject_id, name = opened[d.id]
-                found.append(Recommendation(d, m, subject_id, name))
+                context = {"loan_amount": d.amount, "term_months": d.term_months}
+                facts = plan.with_context(facts, context, today)
+            outcome = outcome_of(facts)
+            if outcome.constrained_by or not outcome.access:
+                continue
+            eligible = d.amount if d.amount < high else high
+            if outcome.cap is not None and outcome.cap < eligible:
+                eligible = int(outcome.cap)
+            if eligible < low:
+                continue
+            rate = round(max(product.rate_min, product.rate_max - outcome.bp / 100), 4)
+            match = ProductMatch(product, True, [], eligible, rate, outcome.bp, outcome.fired)
+            found.append(Recommendation(d, match))
         found.sort(key=Recommendation.key)
         return found
 
@@ -419,10 +462,11 @@ class LoanService:
         events = []
         for rec in page:
             demand = rec.demand
-            pseudonym = self._pseudonyms.of(bank.pseudonym_sector, "enterprise", rec.subject_id)
+            subject_id, name = self._sealer.open(demand.id, demand.sealed)
+            pseudonym = self._pseudonyms.of(bank.pseudonym_sector, "enterprise", subject_id)
             enterprise: dict[str, Any] = {"pseudonym": pseudonym}
             if demand.discloses_to(bank.id):
-                enterprise = {"id": rec.subject_id, "name": rec.name}
+                enterprise = {"id": subject_id, "name": name}
             entries.append(
                 {
                     "demand_id": demand.id,

@@ -94,9 +94,12 @@ class CompiledProduct:
     reads: tuple[str, ...]
     memo: dict[tuple[Any, ...], RuleOutcome] = field(default_factory=dict, compare=False)
 
-    def outcome(self, facts: Mapping[str, Any]) -> RuleOutcome:
-        get = facts.get
-        key = tuple([get(name) for name in self.reads])
+    def outcome(self, facts: Mapping[str, Any], key: tuple[Any, ...] | None = None) -> RuleOutcome:
+        """``key``: the values of ``reads`` in ``facts``, when the caller has them
+        (products of one template read the same facts: one key serves them all)."""
+        if key is None:
+            get = facts.get
+            key = tuple([get(name) for name in self.reads])
         try:
             hit = self.memo.get(key)
         except TypeError:  # an unhashable value (a records fact): evaluate every time
