@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import heapq
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -66,14 +68,14 @@ class Conflict(InvalidRequest):
 class Recommendation:
     demand: LoanDemand
     match: ProductMatch
+    # Lowest rate (best credit) first, then the larger amount, then the oldest demand.
+    rank: tuple[float, int, int, str]
 
     def key(self) -> tuple[float, int, int, str]:
-        return (
-            self.match.rate or 0.0,
-            -(self.match.eligible_amount or 0),
-            self.demand.created_at,
-            self.demand.id,
-        )
+        return self.rank
+
+
+_RANK = attrgetter("rank")
 
 
 def _cursor(key: tuple[Any, ...]) -> str:
@@ -397,9 +399,16 @@ class LoanService:
 
     # -- 名单推荐 -----------------------------------------------------------------------------
     async def rank_demands(
-        self, product: LoanProduct, policies: PolicySet, today: dt.date, now: int
+        self,
+        product: LoanProduct,
+        policies: PolicySet,
+        today: dt.date,
+        now: int,
+        *,
+        ordered: bool = True,
     ) -> list[Recommendation]:
-        """Every open demand that authorised the product's bank and matches it, ranked."""
+        """Every open demand that authorised the product's bank and matches it, ranked
+        (``ordered=False``: in no particular order, for a caller that takes one page)."""
         compiled = self.rules.compiled(product, policies)
         if compiled is None or product.status != "active" or not product.valid_on(today):
             return []
@@ -438,8 +447,9 @@ class LoanService:
                 continue
             rate = round(max(product.rate_min, product.rate_max - outcome.bp / 100), 4)
             match = ProductMatch(product, True, [], eligible, rate, outcome.bp, outcome.fired)
-            found.append(Recommendation(d, match))
-        found.sort(key=Recommendation.key)
+            found.append(Recommendation(d, match, (rate, -eligible, d.created_at, d.id)))
+        if ordered:
+            found.sort(key=_RANK)
         return found
 
     async def recommendations(
@@ -453,11 +463,14 @@ class LoanService:
         limit: int,
         cursor: str | None,
     ) -> dict[str, Any]:
-        ranked = await self.rank_demands(product, policies, today, int(now.timestamp()))
+        ranked = await self.rank_demands(
+            product, policies, today, int(now.timestamp()), ordered=False
+        )
         if cursor is not None:
-            after = decode_cursor(cursor)
-            ranked = [r for r in ranked if list(r.key()) > list(after)]
-        page = ranked[:limit]
+            after = list(decode_cursor(cursor))
+            ranked = [r for r in ranked if list(r.rank) > after]
+        # One page needs the best limit + 1 entries, not a sort of every match.
+        page = heapq.nsmallest(limit + 1, ranked, key=_RANK)[:limit]
         entries = []
         events = []
         for rec in page:
@@ -510,7 +523,7 @@ class LoanService:
             "recommendations": entries,
         }
         if len(ranked) > limit:
-            body["next_cursor"] = _cursor(page[-1].key())
+            body["next_cursor"] = _cursor(page[-1].rank)
         return body
 
     # -- responses ---------------------------------------------------------------------------

@@ -59,6 +59,7 @@ class EmbeddedLoanStore(LoanStore):
     def __init__(self, store: EmbeddedStore) -> None:
         self._store = store
         self._heads: dict[tuple[str, int, str], LoanProduct] = {}
+        self._open: dict[str, LoanDemand] = {}
 
     async def open(self) -> None:
         await self._store.ensure_schema(_SCHEMA)
@@ -186,17 +187,35 @@ class EmbeddedLoanStore(LoanStore):
         return closed
 
     async def open_demands(self, bank: str, now: int) -> list[LoanDemand]:
-        rows = self._store.reader.execute(
-            "SELECT d.body FROM loan_demand_banks b JOIN loan_demands d ON d.id = b.demand_id"
-            " WHERE b.bank IN (?, ?) AND b.expires > ? AND d.status = 'open'",
-            (bank, ALL_BANKS, now),
-        ).fetchall()
-        # A demand naming the bank and all banks at once is listed once.
-        seen: dict[str, LoanDemand] = {}
-        for (raw,) in rows:
-            demand = LoanDemand.from_json(raw)
-            seen.setdefault(demand.id, demand)
-        return list(seen.values())
+        # A 名单推荐 asks for up to 100,000 open demands. A demand's content never
+        # changes while it is open (closing changes its status, which the query
+        # checks), so each is read and parsed once; later calls read ids only.
+        reader = self._store.reader
+        ids = [
+            row[0]
+            for row in reader.execute(
+                "SELECT DISTINCT b.demand_id FROM loan_demand_banks b"
+                " JOIN loan_demands d ON d.id = b.demand_id"
+                " WHERE b.bank IN (?, ?) AND b.expires > ? AND d.status = 'open'",
+                (bank, ALL_BANKS, now),
+            )
+        ]
+        known = self._open
+        missing = [i for i in ids if i not in known]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for (raw,) in reader.execute(
+                f"SELECT body FROM loan_demands WHERE id IN ({marks})",  # noqa: S608 - placeholders only
+                chunk,
+            ):
+                demand = LoanDemand.from_json(raw)
+                if demand.status == "open":
+                    known[demand.id] = demand
+        if len(known) > 2 * len(ids) + 100_000:  # forget demands no longer open
+            wanted = set(ids)
+            self._open = known = {k: v for k, v in known.items() if k in wanted}
+        return [known[i] for i in ids if i in known]
 
     async def demands_created(
         self, since: int, until: int, bank: str | None = None
