@@ -10,7 +10,9 @@ A product matches when the demand is inside its amount and term ranges and
 regions, it serves the subject's kind, no constraint fires, and — when it has
 rules granting ``credit_loan_access`` — one of them fires. What does not
 match says why, with codes the enterprise can act on: ``amount_out_of_range``,
-``term_out_of_range``, ``region``, ``subject_kind``, ``rule:<id>``.
+``term_out_of_range``, ``region``, ``subject_kind``, ``rule:<id>``. A product
+the enterprise cannot fit whatever it changes (another region or subject kind)
+gives that reason alone: its rules are not evaluated.
 
 The rate offered is the product's highest rate less the ``loan_rate_discount``
 granted (in basis points), never below its lowest rate; the eligible amount is
@@ -144,6 +146,10 @@ def match_product(
             reasons.append("term_out_of_range")
         if (cover or region_cover(terms.region)).isdisjoint(product.regions):
             reasons.append("region")
+        if reasons and reasons[0] in ("subject_kind", "region"):
+            # Nothing the enterprise can change makes the product fit: its rules are
+            # not worth evaluating (a different amount or term might be).
+            return ProductMatch(product, False, reasons)
     outcome = compiled.outcome(facts, key)
     if outcome.constrained_by:
         reasons.extend(f"rule:{rule}" for rule in outcome.constrained_by)
