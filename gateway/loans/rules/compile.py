@@ -181,6 +181,7 @@ class ProductRules:
         self._max = max_entries
         self._compiled: OrderedDict[tuple[str, int, str], CompiledProduct] = OrderedDict()
         self._taint: tuple[str, Taint] | None = None
+        self._latest: dict[str, tuple[int, str, CompiledProduct | None]] = {}
 
     def taint(self, policies: PolicySet) -> Taint:
         if self._taint is None or self._taint[0] != policies.hash:
@@ -210,8 +211,19 @@ class ProductRules:
         return result
 
     def compiled(self, product: LoanProduct, policies: PolicySet) -> CompiledProduct | None:
-        """The compiled product, or None when today's policy set refuses it."""
+        """The compiled product, or None when the serving policy set refuses it.
+
+        Per request this is one lookup by product id; a refusal is remembered
+        too, so a product a reloaded catalogue refuses is not re-checked per match.
+        """
+        hit = self._latest.get(product.id)
+        if hit is not None and hit[0] == product.version and hit[1] == policies.hash:
+            return hit[2]
         try:
-            return self.check(product, policies)
+            result: CompiledProduct | None = self.check(product, policies)
         except ProductRefused:
-            return None
+            result = None
+        if len(self._latest) > self._max:
+            self._latest.clear()
+        self._latest[product.id] = (product.version, policies.hash, result)
+        return result
