@@ -129,6 +129,7 @@ class Gateway:
             tz=ZoneInfo(settings.timezone),
             banks=[p.id for p in partner_list if p.kind == "bank"],
             facts_ttl_s=settings.records_cache_seconds,
+            registry=metrics.registry,
         )
         await loans.open()
         log.info(

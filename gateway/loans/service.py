@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
+from prometheus_client import CollectorRegistry, Counter
 
 from adapters.credit.base import CreditSource, CreditSourceError
 from gateway.errors import DependencyUnavailable, FieldError, InvalidRequest
@@ -110,6 +111,7 @@ class LoanService:
         tz: ZoneInfo,
         banks: Sequence[str],
         facts_ttl_s: float,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.store = store
         self._audit = audit
@@ -124,6 +126,13 @@ class LoanService:
         # Record-derived facts per enterprise (internal pseudonym) and day, for
         # 名单推荐 over many demands; as fresh as the decision path's record cache.
         self._facts: dict[str, tuple[float, dt.date, dict[str, Any]]] = {}
+        self.operations = Counter(
+            "xinyi_loans_total",
+            "Loan workflow operations: products published, demands recorded, matches, "
+            "enterprises listed in 名单推荐, responses by status",
+            ["operation"],
+            registry=registry,
+        )
 
     async def open(self) -> None:
         await self.store.open()
@@ -164,6 +173,7 @@ class LoanService:
                 f"a loan product with id {body.id!r} exists",
                 errors=[FieldError("/id", "taken")],
             )
+        self.operations.labels("product_published").inc()
         return product
 
     async def revise(
@@ -232,6 +242,7 @@ class LoanService:
             disclose_to=disclose,
         )
         await self.store.put_demand(demand)
+        self.operations.labels("demand_recorded").inc()
         return demand
 
     def deadline(self, demand: LoanDemand) -> int:
@@ -381,6 +392,7 @@ class LoanService:
                 values = keys[compiled.reads] = tuple([facts.get(n) for n in compiled.reads])
             matches.append(match_product(compiled, product, facts, terms, cover=cover, key=values))
         ranked = rank_matches(matches)
+        self.operations.labels("match").inc()
         await self._audit_use(
             AuditEvent(
                 kind="loan_match",
@@ -517,6 +529,7 @@ class LoanService:
                 )
             )
         await asyncio.gather(*(self._audit_use(e) for e in events))
+        self.operations.labels("recommendation_listed").inc(len(events))
         body: dict[str, Any] = {
             "product": {"id": product.id, "version": product.version},
             "remaining": len(ranked),
@@ -574,6 +587,7 @@ class LoanService:
         )
         if not await self.store.add_response(response):
             raise Conflict("the demand is closed: it takes no more responses")
+        self.operations.labels(f"response_{body.status}").inc()
         subject_id, _ = self._sealer.open(demand.id, demand.sealed)
         await self._audit_use(
             AuditEvent(

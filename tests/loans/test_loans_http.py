@@ -183,6 +183,10 @@ async def test_the_whole_loop(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> No
     for subject in (red, tax_a, listed):
         assert subject["id"] not in raw
 
+    metrics = await (await demo.client.get("/metrics")).text()
+    assert 'xinyi_loans_total{operation="response_granted"} 1.0' in metrics
+    assert 'xinyi_loans_total{operation="demand_recorded"} 3.0' in metrics
+
 
 async def test_the_guard_refuses_a_product_that_excludes_by_a_personal_score(
     demo: Demo,
