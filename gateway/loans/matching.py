@@ -146,7 +146,7 @@ def match_product(
             reasons.append("term_out_of_range")
         if (cover or region_cover(terms.region)).isdisjoint(product.regions):
             reasons.append("region")
-        if reasons and reasons[0] in ("subject_kind", "region"):
+        if reasons and ("region" in reasons or "subject_kind" in reasons):
             # Nothing the enterprise can change makes the product fit: its rules are
             # not worth evaluating (a different amount or term might be).
             return ProductMatch(product, False, reasons)
