@@ -265,6 +265,19 @@ async def test_cross_partner_access_is_refused_everywhere(demo: Demo) -> None:
     assert r.status == 404
     r = await _get(demo, "/v1/loans/stats?bank=demo-bank", BANK2)
     assert (r.status, (await r.json())["code"]) == (403, "forbidden_partner")
+    # On a demand both banks may answer, each sees its own responses only.
+    r = await _post(demo, "/v1/loan-demands", demand(red, ["*"]), PLATFORM)
+    d_all = (await r.json())["demand_id"]
+    refuse = {"status": "refused", "reason_code": "other", "reason_text": "内部政策"}
+    r = await _post(demo, f"/v1/loan-demands/{d_all}/responses", refuse, BANK)
+    assert r.status == 201
+    r = await _get(demo, f"/v1/loan-demands/{d_all}", BANK2)
+    seen = await r.json()
+    assert (seen["responses"], seen["state"]) == ([], "pending")
+    r = await _get(demo, "/v1/loans/stats", BANK2)
+    (theirs_stats,) = (await r.json())["banks"]
+    assert theirs_stats["bank"] == BANK2
+    assert theirs_stats["refused_by_reason"] == {}
     # Kinds: only banks publish and respond, only platforms record demands.
     r = await _post(demo, "/v1/loan-products", product("x.y"), PLATFORM)
     assert (r.status, (await r.json())["code"]) == (403, "forbidden_kind")
