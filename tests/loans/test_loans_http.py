@@ -39,7 +39,8 @@ async def _published(demo: Demo) -> None:
     assert r.status == 201, await r.text()
 
 
-async def test_the_whole_loop(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_whole_loop(loan_demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    demo = loan_demo
     await _published(demo)
     red = demo.subject("enterprise")  # the red-listed one comes first
     assert red["label"].startswith("red-list")
@@ -243,7 +244,8 @@ async def test_versions_and_withdrawal(demo: Demo) -> None:
     assert r.status == 409
 
 
-async def test_cross_partner_access_is_refused_everywhere(demo: Demo) -> None:
+async def test_cross_partner_access_is_refused_everywhere(loan_demo: Demo) -> None:
+    demo = loan_demo
     await _published(demo)
     red = demo.subject("enterprise")
     r = await _post(demo, "/v1/loan-demands", demand(red, [BANK]), PLATFORM)
