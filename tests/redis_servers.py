@@ -155,13 +155,18 @@ def redis_cluster(directory: Path, masters: int = 3) -> Iterator[list[RedisServe
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            out = subprocess.run(
-                ["redis-cli", "-p", str(servers[0].port), "cluster", "info"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-            ).stdout
-            if "cluster_state:ok" in out:
+            # Every node, not only the first: a node that has not yet taken in the
+            # slot map answers CLUSTERDOWN to the first commands routed to it.
+            states = [
+                subprocess.run(
+                    ["redis-cli", "-p", str(s.port), "cluster", "info"],
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                ).stdout
+                for s in servers
+            ]
+            if all("cluster_state:ok" in out for out in states):
                 break
             time.sleep(0.1)
         else:

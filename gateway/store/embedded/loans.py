@@ -31,6 +31,13 @@ CREATE TABLE IF NOT EXISTS loan_product_heads (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS loan_product_heads_by_bank ON loan_product_heads (bank, id);
+-- Bumped by every product write, in the same transaction: a reader whose list
+-- was built at this generation knows nothing changed since.
+CREATE TABLE IF NOT EXISTS loan_product_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO loan_product_generation VALUES (1, 0);
 CREATE TABLE IF NOT EXISTS loan_demands (
     id TEXT PRIMARY KEY,
     created INTEGER NOT NULL,
@@ -60,6 +67,7 @@ class EmbeddedLoanStore(LoanStore):
         self._store = store
         self._heads: dict[tuple[str, int, str], LoanProduct] = {}
         self._open: dict[str, LoanDemand] = {}
+        self._lists: dict[str | None, tuple[int, tuple[LoanProduct, ...]]] = {}
 
     async def open(self) -> None:
         await self._store.ensure_schema(_SCHEMA)
@@ -78,6 +86,7 @@ class EmbeddedLoanStore(LoanStore):
             conn.execute(
                 "INSERT INTO loan_products VALUES (?, ?, ?)", (product.id, product.version, body)
             )
+            conn.execute("UPDATE loan_product_generation SET generation = generation + 1")
             return True
 
         created: bool = await self._store.in_writer(create)
@@ -98,6 +107,7 @@ class EmbeddedLoanStore(LoanStore):
                 "INSERT OR REPLACE INTO loan_products VALUES (?, ?, ?)",
                 (product.id, product.version, body),
             )
+            conn.execute("UPDATE loan_product_generation SET generation = generation + 1")
             return True
 
         saved: bool = await self._store.in_writer(save)
@@ -116,9 +126,16 @@ class EmbeddedLoanStore(LoanStore):
         return LoanProduct.from_json(row[0]) if row else None
 
     async def list_products(self, bank: str | None = None) -> list[LoanProduct]:
-        # A match lists every product; (id, version, status) names a head's content
-        # exactly, so only heads not seen before are read and parsed.
+        # A match lists every product: while the generation stands, the last list
+        # for this bank (or all banks) is still exact; otherwise (id, version,
+        # status) names a head's content, so only heads not seen before are parsed.
         reader = self._store.reader
+        (generation,) = reader.execute(
+            "SELECT generation FROM loan_product_generation WHERE id = 1"
+        ).fetchone()
+        listed = self._lists.get(bank)
+        if listed is not None and listed[0] == generation:
+            return list(listed[1])
         if bank is None:
             rows = reader.execute(
                 "SELECT id, version, status FROM loan_product_heads ORDER BY id"
@@ -141,6 +158,9 @@ class EmbeddedLoanStore(LoanStore):
                     self._heads.clear()
                 self._heads[key] = product
             out.append(product)
+        if len(self._lists) > 1_000:
+            self._lists.clear()
+        self._lists[bank] = (generation, tuple(out))
         return out
 
     # -- demands -------------------------------------------------------------------------
