@@ -14,6 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from gateway.api.http import json_response, read_json, require_object
+from gateway.api.idempotency import run_idempotent
 from gateway.api.keys import GATEWAY
 from gateway.api.loans_spec import openapi
 from gateway.api.schemas import field_errors
@@ -102,6 +103,10 @@ async def create_product(request: web.Request) -> web.Response:
     bank = await gw.authenticate(request)
     gw.partners.require_kind(bank, "bank")
     data = require_object(await read_json(request))
+    return await run_idempotent(gw, request, bank, lambda: _publish(gw, bank, data))
+
+
+async def _publish(gw: Gateway, bank: Partner, data: dict[str, Any]) -> web.Response:
     body = _parse(ProductBody, data, "loan product")
     errors = []
     if body.id is None:
@@ -224,13 +229,17 @@ async def create_demand(request: web.Request) -> web.Response:
     platform = await gw.authenticate(request)
     gw.partners.require_kind(platform, "platform")
     data = require_object(await read_json(request))
-    body = _parse(DemandBody, data, "financing demand")
-    subject_id = _subject_id(body.subject.id, gw.today())
-    now = gw.now()
-    demand = await gw.loans.create_demand(platform, body, subject_id, now)
-    return json_response(
-        await gw.loans.demand_view(demand, platform, int(now.timestamp())), status=201
-    )
+
+    async def record() -> web.Response:
+        body = _parse(DemandBody, data, "financing demand")
+        subject_id = _subject_id(body.subject.id, gw.today())
+        now = gw.now()
+        demand = await gw.loans.create_demand(platform, body, subject_id, now)
+        return json_response(
+            await gw.loans.demand_view(demand, platform, int(now.timestamp())), status=201
+        )
+
+    return await run_idempotent(gw, request, platform, record)
 
 
 async def _visible_demand(request: web.Request, partner: Partner) -> LoanDemand:
@@ -272,9 +281,13 @@ async def respond(request: web.Request) -> web.Response:
     gw.partners.require_kind(bank, "bank")
     demand = await _visible_demand(request, bank)
     data = require_object(await read_json(request))
-    body = _parse(ResponseBody, data, "response")
-    response = await gw.loans.respond(bank, demand, body, gw.now())
-    return json_response(response.as_json(), status=201)
+
+    async def record() -> web.Response:
+        body = _parse(ResponseBody, data, "response")
+        response = await gw.loans.respond(bank, demand, body, gw.now())
+        return json_response(response.as_json(), status=201)
+
+    return await run_idempotent(gw, request, bank, record)
 
 
 # -- matching and statistics -------------------------------------------------------------

@@ -317,3 +317,22 @@ async def test_bad_input_names_the_field(demo: Demo) -> None:
     assert (await r.json())["errors"][0]["pointer"] == "/region"
     r = await _post(demo, f"/v1/loan-demands/{'dem_x'}/responses", {"status": "granted"}, BANK)
     assert r.status == 404
+
+
+async def test_a_retried_demand_or_response_is_recorded_once(demo: Demo) -> None:
+    await _published(demo)
+    red = demo.subject("enterprise")
+    headers = demo.auth(PLATFORM) | {"Idempotency-Key": "demand-0001"}
+    body = demand(red, [BANK])
+    first = await demo.client.post("/v1/loan-demands", json=body, headers=headers)
+    again = await demo.client.post("/v1/loan-demands", json=body, headers=headers)
+    assert first.status == again.status == 201
+    d_red = (await first.json())["demand_id"]
+    assert (await again.json())["demand_id"] == d_red
+    headers = demo.auth(BANK) | {"Idempotency-Key": "response-0001"}
+    path = f"/v1/loan-demands/{d_red}/responses"
+    for _ in range(2):
+        r = await demo.client.post(path, json={"status": "accepted"}, headers=headers)
+        assert r.status == 201
+    view = await (await _get(demo, f"/v1/loan-demands/{d_red}", PLATFORM)).json()
+    assert len(view["responses"]) == 1
