@@ -336,3 +336,30 @@ async def test_a_retried_demand_or_response_is_recorded_once(demo: Demo) -> None
         assert r.status == 201
     view = await (await _get(demo, f"/v1/loan-demands/{d_red}", PLATFORM)).json()
     assert len(view["responses"]) == 1
+
+
+async def test_credit_data_is_read_once_per_request(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _published(demo)
+    for n in range(5):
+        more = product(f"demo-bank.extra-{n}")
+        assert (await _post(demo, "/v1/loan-products", more, BANK)).status == 201
+    source = demo.gateway.loans._credit
+    calls: list[int] = []
+    original = source.records_many
+
+    async def counted(kind: Any, ids: Any) -> Any:
+        calls.append(len(ids))
+        return await original(kind, ids)
+
+    monkeypatch.setattr(source, "records_many", counted)
+    red = demo.subject("enterprise")
+    body = {
+        "subject": {"kind": "enterprise", "id": red["id"]},
+        "consent_id": red["consents"][BANK]["consent_id"],
+        "demand": {"amount": 1_000_000, "term_months": 12, "region": "210102"},
+    }
+    r = await _post(demo, "/v1/loans/match", body, BANK)
+    assert len((await r.json())["products"]) == 6
+    assert calls == [1]
