@@ -15,6 +15,7 @@ from gateway.api.keys import GATEWAY
 from gateway.api.middleware import error_middleware
 from gateway.api.registry import MODULES
 from gateway.commitments.sweeper import run_sweeper
+from gateway.loans.overdue import run_overdue_notifier
 from gateway.runtime import Gateway
 from gateway.settings import Settings
 
@@ -39,8 +40,8 @@ async def create_app(settings: Settings, *, credit: CreditSource | None = None) 
     app.on_startup.append(_start)
 
     async def _background(app: web.Application) -> AsyncIterator[None]:
-        # Event delivery and the commitment sweeper run on every replica for the
-        # app's lifetime; both are safe to run on many replicas at once.
+        # Event delivery, the commitment sweeper and the overdue-loan scan run on every
+        # replica for the app's lifetime; each is safe to run on many replicas at once.
         gw = app[GATEWAY]
         tasks = [
             asyncio.create_task(
@@ -48,7 +49,17 @@ async def create_app(settings: Settings, *, credit: CreditSource | None = None) 
                     gw.commitments, gw.settings.commitments.sweep_seconds, gw.today, gw.now
                 ),
                 name="xinyi-sweeper",
-            )
+            ),
+            asyncio.create_task(
+                run_overdue_notifier(
+                    gw.loans.overdue,
+                    gw.store.claim_once,
+                    gw.events.emit,
+                    gw.settings.commitments.sweep_seconds,
+                    lambda: int(gw.now().timestamp()),
+                ),
+                name="xinyi-loan-overdue",
+            ),
         ]
         if gw.settings.outbox.enabled:
             tasks.append(asyncio.create_task(gw.dispatcher.run(), name="xinyi-outbox"))

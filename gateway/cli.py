@@ -17,6 +17,7 @@ xinyi-gateway data import FILE [--format jsonl|csv]
 xinyi-gateway outbox list [--dead] | retry (ITEM_ID | --all-dead) [--state-dir DIR | --store URL]
 xinyi-gateway audit report --month YYYY-MM [--format csv|xlsx] [--out FILE] [--role R]
                            [--config FILE] [--state-dir DIR] [--store URL]
+xinyi-gateway loans overdue [--config FILE] [--state-dir DIR] [--store URL] [--since T] [--json]
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import access_log
+from gateway.loans import cli as loans_cli
 from gateway.logs import configure_logging
 from gateway.policy.bundle import BundleError
 from gateway.policy.loader import PolicyLoadError, load_policy_dir
@@ -69,6 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _serve_locked(args: argparse.Namespace) -> int:
     from gateway.app import create_app
     from gateway.demo import demo_overrides, prepare_demo, seed_consents, write_demo_json
+    from gateway.loans.demo import seed_loans
     from gateway.store.embedded.lock import lock_state_dir
 
     overrides: dict[str, Any] = {}
@@ -135,6 +138,7 @@ def _serve_locked(args: argparse.Namespace) -> int:
             await seed_consents(setup, gw.consents.create, gw.now(), gw.store.get_consent)
             # Last: demo.json names credentials only once they are what the server accepts.
             path = write_demo_json(setup, settings.issuer)
+            await seed_loans(gw, setup, path)
             log.info("demo ready", extra={"demo_json": str(path), "base_url": settings.issuer})
 
     async def factory(seed: bool) -> web.Application:
@@ -675,6 +679,8 @@ def _parser() -> argparse.ArgumentParser:
     from gateway.outbox.cli import add_outbox_commands
 
     add_outbox_commands(sub)
+
+    loans_cli.add_parser(sub)
     return parser
 
 

@@ -65,6 +65,8 @@ PARTNERS = (
     DemoPartner("demo-platform", "platform"),
     DemoPartner("demo-auditor", "auditor"),
     DemoPartner("demo-operator", "operator"),
+    # A second bank, so 名单推荐 and statistics show one bank's view apart from another's.
+    DemoPartner("demo-bank-2", "bank", ("loan",), ("credit_loan_assessment",)),
 )
 
 ENTERPRISE_CONTEXT: dict[str, dict[str, Any]] = {

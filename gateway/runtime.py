@@ -27,6 +27,9 @@ from gateway.commitments.backend import commitment_store
 from gateway.commitments.service import CommitmentService
 from gateway.errors import Forbidden, RateLimited, Unauthenticated
 from gateway.facts.cache import RecordCache
+from gateway.loans.sealing import Sealer
+from gateway.loans.service import LoanService
+from gateway.loans.store import loan_store_for
 from gateway.metrics import Metrics
 from gateway.outbox.backend import outbox_store
 from gateway.outbox.dispatcher import Dispatcher, build_adapters
@@ -109,6 +112,7 @@ class Gateway:
     dispatcher: Dispatcher
     commitments: CommitmentService
     revocations: Revocations
+    loans: LoanService
     status_cache: StatusListCache = field(default_factory=StatusListCache)
     sync: ReplicaSync = field(init=False, repr=False)
     audit: AuditLog = field(init=False)
@@ -201,6 +205,18 @@ class Gateway:
             breach_records=commitments.breach_records,
             on_revoke=revocations.announce,
         )
+        loans = LoanService(
+            store=loan_store_for(store),
+            audit=store,
+            credit=credit,
+            pseudonyms=pseudonyms,
+            sealer=Sealer.load(state / "loans-seal.key"),
+            tz=ZoneInfo(settings.timezone),
+            banks=[p.id for p in partner_list if p.kind == "bank"],
+            facts_ttl_s=settings.records_cache_seconds,
+            registry=metrics.registry,
+        )
+        await loans.open()
         log.info(
             "gateway ready",
             extra={
@@ -233,6 +249,7 @@ class Gateway:
             dispatcher=dispatcher,
             commitments=commitments,
             revocations=revocations,
+            loans=loans,
         )
         # Tree building and checkpoint signing follow the log in the background.
         gateway.audit = AuditLog(

@@ -100,12 +100,17 @@ class ReplicaSync:
     def _apply(self, topic: Topic, key: str | None) -> None:
         """Apply one change; ``key`` None means "something changed": apply it whole."""
         handlers: dict[Topic, Callable[[], None]] = {
-            Topic.RECORDS: lambda: self._gw.pipeline.forget_records(key or None),
+            Topic.RECORDS: lambda: self._forget_records(key or None),
             Topic.POLICIES: self._reload_policies,
             Topic.KEYS: self._reload_keys,
             Topic.STATUS: self._gw.status_cache.clear,
         }
         handlers[topic]()
+
+    def _forget_records(self, subject_key: str | None) -> None:
+        # Both caches of record-derived state: the decision path's and 名单推荐's.
+        self._gw.pipeline.forget_records(subject_key)
+        self._gw.loans.forget(subject_key)
 
     def _reload_policies(self) -> None:
         self._gw.reload_policies()

@@ -46,6 +46,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> tuple[ReplicaSync, ScriptedFeed, l
     gateway = SimpleNamespace(
         store=SimpleNamespace(change_feed=lambda origin: feed),
         pipeline=SimpleNamespace(forget_records=lambda key: applied.append(("records", key))),
+        loans=SimpleNamespace(forget=lambda key: applied.append(("loans", key))),
         reload_policies=lambda: applied.append(("policies",)),
         reload_keys=lambda: applied.append(("keys",)),
         status_cache=SimpleNamespace(clear=lambda: applied.append(("status",))),
@@ -64,7 +65,7 @@ async def test_an_expected_message_evicts_one_subject(world: Any) -> None:
     feed.other_replica(Topic.RECORDS, "subject-key-1")
     await _settle()
     await sync.stop()
-    assert applied == [("records", "subject-key-1")]
+    assert applied == [("records", "subject-key-1"), ("loans", "subject-key-1")]
 
 
 async def test_a_lost_message_is_applied_broadly_by_the_recheck(world: Any) -> None:

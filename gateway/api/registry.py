@@ -16,6 +16,7 @@ from gateway.api import (
     credit_office,
     decisions,
     events,
+    loans,
     oauth,
     service,
     subjects,
@@ -36,4 +37,5 @@ MODULES: tuple[ModuleType, ...] = (
     commitments,
     audit,
     subjects,
+    loans,
 )

@@ -157,11 +157,32 @@ class FactPlan:
         kind: str | None = None,
     ) -> dict[str, Any]:
         """The facts on ``records``; with ``kind``, none about another kind of subject."""
-        facts = dict(self._from_records(records, as_of))
+        return self.with_context(self.from_records(records, as_of, kind), context, as_of)
+
+    @property
+    def context_dependent(self) -> frozenset[str]:
+        """The facts a request's context feeds, directly or through derivations."""
+        return frozenset(
+            [name for name, _ in self._context] + [s.name for s in self._context_derived]
+        )
+
+    def from_records(
+        self, records: Sequence[CreditRecord], as_of: dt.date, kind: str | None = None
+    ) -> dict[str, Any]:
+        """The facts that depend on records alone (with ``kind``, none about another
+        kind of subject): a caller may keep them per subject and day (a 名单推荐 reuses
+        them across requests); do not change the dict."""
+        facts = self._from_records(records, as_of)
         foreign = self._foreign.get(kind) if kind is not None else None
         if foreign:
-            for name in foreign:
-                facts.pop(name, None)
+            facts = {name: value for name, value in facts.items() if name not in foreign}
+        return facts
+
+    def with_context(
+        self, base: Mapping[str, Any], context: Mapping[str, Any], as_of: dt.date
+    ) -> dict[str, Any]:
+        """``base`` (from ``from_records``) completed with a request's context."""
+        facts = dict(base)
         for name, key in self._context:
             value = context.get(key)
             if value is not None:

@@ -157,3 +157,20 @@ async def test_a_checkpoint_size_that_is_not_a_number_is_a_documented_422(demo: 
     assert answer.status == 422
     document = await (await demo.client.get("/openapi.json")).json()
     assert "422" in document["paths"]["/v1/audit/checkpoints/{tree_size}"]["get"]["responses"]
+
+
+@pytest.mark.parametrize(
+    ("path", "operation"),
+    [
+        ("/v1/loan-products?status=AAA", "/v1/loan-products"),
+        ("/v1/loan-products/any?version=0", "/v1/loan-products/{product_id}"),
+    ],
+)
+async def test_a_bad_loan_query_parameter_is_a_documented_422(
+    demo: Demo, path: str, operation: str
+) -> None:
+    """Found by the fuzzer: the loan GETs answered 422s their description did not name."""
+    answer = await demo.client.get(path, headers=demo.auth("demo-bank"))
+    assert answer.status == 422
+    document = await (await demo.client.get("/openapi.json")).json()
+    assert "422" in document["paths"][operation]["get"]["responses"]

@@ -82,6 +82,7 @@ _MAX_APPEND_TRIES = 50
 FUNCTION_LIBRARIES: tuple[tuple[str, str], ...] = (
     ("gateway.store", "xinyi.lua"),
     ("gateway.store.redis", "events.lua"),
+    ("gateway.store.redis", "loans.lua"),
 )
 
 
@@ -163,17 +164,25 @@ class RedisStore(Store):
         self._new_list()
 
     async def _load_functions(self) -> None:
+        for source in _functions_sources():
+            await self.load_library(source)
+
+    async def load_library(self, source: str) -> None:
+        """FUNCTION LOAD REPLACE a function library (on every primary of a cluster).
+
+        The libraries in ``FUNCTION_LIBRARIES`` are loaded at open and again when
+        Redis has lost them; a concept module may load one of its own through this.
+        """
         assert self._client is not None
         try:
-            for source in _functions_sources():
-                if isinstance(self._client, RedisCluster):
-                    await self._client.execute_command(
-                        "FUNCTION", "LOAD", "REPLACE", source, target_nodes=RedisCluster.PRIMARIES
-                    )
-                else:
-                    await self._client.execute_command(  # type: ignore[no-untyped-call]
-                        "FUNCTION", "LOAD", "REPLACE", source
-                    )
+            if isinstance(self._client, RedisCluster):
+                await self._client.execute_command(
+                    "FUNCTION", "LOAD", "REPLACE", source, target_nodes=RedisCluster.PRIMARIES
+                )
+            else:
+                await self._client.execute_command(  # type: ignore[no-untyped-call]
+                    "FUNCTION", "LOAD", "REPLACE", source
+                )
         except UNAVAILABLE as exc:
             raise StoreUnavailable(f"Redis is unavailable: {type(exc).__name__}") from exc
 
