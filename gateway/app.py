@@ -11,6 +11,7 @@ from gateway.api.middleware import error_middleware
 from gateway.api.registry import MODULES
 from gateway.runtime import Gateway
 from gateway.settings import Settings
+from gateway.ui.app import install_ui
 
 __all__ = ["create_app"]
 
@@ -25,6 +26,7 @@ async def create_app(settings: Settings, *, credit: CreditSource | None = None) 
     app[GATEWAY] = gateway
     for module in MODULES:
         app.add_routes(module.routes)
+    install_ui(app, gateway)
 
     async def _start(app: web.Application) -> None:
         await app[GATEWAY].sync.start()
