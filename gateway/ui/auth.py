@@ -86,7 +86,7 @@ async def require(request: web.Request, page_name: str) -> Signed:
     if signed is None:
         raise SignInRequired(expired=SESSION_COOKIE in request.cookies)
     if page_name not in signed.pages:
-        raise UiError(403, "error.forbidden")
+        raise UiError(403, "error.forbidden", signed)
     return signed
 
 

@@ -59,7 +59,7 @@ def _context(signed: Signed, **extra: Any) -> dict[str, Any]:
 
 def _scene_check(signed: Signed) -> None:
     if SCENE not in signed.partner.scenes:
-        raise UiError(403, "error.forbidden")
+        raise UiError(403, "error.forbidden", signed)
 
 
 @routes.get("/ui/counter")
@@ -135,6 +135,6 @@ async def slip(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     found = await gw.store.get_decision(request.match_info["decision_id"])
     if found is None or found[0] != signed.partner.id:
-        raise UiError(404, "error.not_found")
+        raise UiError(404, "error.not_found", signed)
     view = explain_decision(found[1], gw.policies, translator(request), gw.tz)
     return render(request, "slip.html", {"signed": signed, "decision": view, "applicant": None})

@@ -60,10 +60,11 @@ class SignInRequired(Exception):
 class UiError(Exception):
     """A page refused: shown as an HTML page with this status and catalog message."""
 
-    def __init__(self, status: int, message_key: str) -> None:
+    def __init__(self, status: int, message_key: str, signed: Any = None) -> None:
         super().__init__(message_key)
         self.status = status
         self.message_key = message_key
+        self.signed = signed  # who was refused, so the page still offers sign-out
 
 
 def translator(request: web.Request) -> Translator:
@@ -74,7 +75,9 @@ def translator(request: web.Request) -> Translator:
 def secure_headers(response: web.StreamResponse) -> web.StreamResponse:
     response.headers["Content-Security-Policy"] = _CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on
+    # its own forms, which the CSRF check must refuse.
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
     # Pages may show personal data: never kept by a browser or proxy cache.
     response.headers["Cache-Control"] = "no-store"
@@ -131,5 +134,8 @@ def page(handler: Handler) -> Handler:
 
 def _error(request: web.Request, exc: UiError) -> web.Response:
     return render(
-        request, "error.html", {"message_key": exc.message_key, "signed": None}, status=exc.status
+        request,
+        "error.html",
+        {"message_key": exc.message_key, "signed": exc.signed},
+        status=exc.status,
     )
