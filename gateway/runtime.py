@@ -29,6 +29,7 @@ from gateway.store.base import Store
 from gateway.store.changes import Topic
 from gateway.store.embedded import EmbeddedStore
 from gateway.sync import ReplicaSync
+from gateway.tokens.key_metrics import KeyRingCollector
 from gateway.tokens.keys import KeyRing
 from gateway.tokens.signer import Signer
 from gateway.trust.client_keys import load_client_keys
@@ -156,6 +157,7 @@ class Gateway:
             tz=ZoneInfo(settings.timezone),
         )
         gateway.sync = ReplicaSync(gateway)
+        metrics.registry.register(KeyRingCollector(lambda: gateway.keys))
         return gateway
 
     async def announce(self, topic: Topic, key: str = "") -> None:
