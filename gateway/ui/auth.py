@@ -35,6 +35,7 @@ __all__ = [
     "end_session",
     "new_login_csrf",
     "require",
+    "served_over_tls",
     "set_login_csrf",
     "start_session",
 ]
@@ -52,9 +53,14 @@ class Signed:
     pages: frozenset[str]
 
 
+def served_over_tls(request: web.Request) -> bool:
+    """TLS here, or at the proxy in front (the configured public URL is https)."""
+    return request.secure or request.app[GATEWAY].settings.issuer.startswith("https://")
+
+
 def _cookie(response: web.StreamResponse, request: web.Request, name: str, value: str) -> None:
     response.set_cookie(
-        name, value, path="/ui", httponly=True, samesite="Strict", secure=request.secure
+        name, value, path="/ui", httponly=True, samesite="Strict", secure=served_over_tls(request)
     )
 
 

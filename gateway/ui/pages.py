@@ -11,6 +11,7 @@ from gateway.ui.auth import (
     current,
     end_session,
     new_login_csrf,
+    served_over_tls,
     set_login_csrf,
     start_session,
 )
@@ -118,6 +119,6 @@ async def language(request: web.Request) -> web.StreamResponse:
         max_age=365 * 86_400,
         httponly=True,
         samesite="Lax",
-        secure=request.secure,
+        secure=served_over_tls(request),
     )
     return response

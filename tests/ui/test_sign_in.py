@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from gateway.ui.sessions import Session, session_digest
 from gateway.ui.state import UI
 from tests.conftest import Demo
-from tests.ui.conftest import csrf_of, page_csrf, sign_in
+from tests.ui.conftest import csrf_of, page_csrf, password_of, sign_in
 
 
 async def test_the_sign_in_page_is_chinese_first_and_english_on_request(demo: Demo) -> None:
@@ -153,3 +155,22 @@ async def test_static_assets_are_served_by_the_gateway(demo: Demo) -> None:
     # Nothing is fetched from anywhere else.
     assert "http://" not in login.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in login
+
+
+async def test_cookies_are_secure_when_the_gateway_is_served_over_tls(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gw = demo.gateway
+    monkeypatch.setattr(gw, "settings", gw.settings.model_copy(update={"base_url": "https://x.cn"}))
+    page = await demo.client.get("/ui/login")
+    assert page.cookies["xinyi_login_csrf"]["secure"]
+    token = csrf_of(await page.text())
+    # the test client speaks plain HTTP, so the Secure cookie is sent back by hand
+    response = await demo.client.post(
+        "/ui/login",
+        data={"csrf": token, "username": "hall-clerk", "password": password_of(demo, "hall-clerk")},
+        headers={"Cookie": f"xinyi_login_csrf={token}"},
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    assert response.cookies["xinyi_session"]["secure"]
