@@ -300,6 +300,12 @@ def _bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ui_password(args: argparse.Namespace) -> int:
+    from gateway.ui.cli import hash_password_command
+
+    return hash_password_command()
+
+
 def _keys(args: argparse.Namespace) -> int:
     from gateway.tokens.keys import KeyRing, KeyRingError
 
@@ -461,6 +467,14 @@ def _parser() -> argparse.ArgumentParser:
     for command in (key_list, key_add, key_activate, key_retire):
         command.add_argument("--state-dir", help="state directory (default ./.xinyi-state)")
         command.set_defaults(run=_keys)
+
+    ui = sub.add_parser("ui", help="the pages at /ui").add_subparsers(
+        dest="ui_command", required=True
+    )
+    ui_password = ui.add_parser(
+        "hash-password", help="read a staff password (stdin) and print its Argon2id hash"
+    )
+    ui_password.set_defaults(run=_ui_password)
 
     audit = sub.add_parser("audit", help="audit trail tools").add_subparsers(
         dest="audit_command", required=True

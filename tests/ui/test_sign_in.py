@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +175,46 @@ async def test_cookies_are_secure_when_the_gateway_is_served_over_tls(
     )
     assert response.status == 303
     assert response.cookies["xinyi_session"]["secure"]
+
+
+def test_staff_accounts_name_known_partners(tmp_path: Path) -> None:
+    from gateway.settings import ConfigError, load_partners, load_settings
+    from gateway.ui.users import load_staff
+
+    settings = load_settings(Path(__file__).resolve().parents[2] / "config" / "gateway.yaml")
+    partners = {p.id: p for p in load_partners(settings.partners_file)}
+    assert settings.ui_users_file is not None
+    assert len(load_staff(settings.ui_users_file, partners)) == 0  # the example has none
+    bad = tmp_path / "ui-users.yaml"
+    bad.write_text(
+        "users:\n  - {username: x1, partner: nobody, password_argon2: $argon2id$v=19$x}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="unknown partner 'nobody'"):
+        load_staff(bad, partners)
+    bad.write_text(
+        "users:\n  - {username: x1, partner: library-example, password_argon2: $argon2id$x}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="has no pages"):
+        load_staff(bad, partners)
+    bad.write_text("users:\n  - {username: x1, partner: hall-example, password: a}\n")
+    with pytest.raises(ConfigError, match="staff accounts refused"):
+        load_staff(bad, partners)
+
+
+def test_hash_password_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from argon2 import PasswordHasher
+
+    from gateway.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-enough-password\n"))
+    assert main(["ui", "hash-password"]) == 0
+    digest = capsys.readouterr().out.strip()
+    assert PasswordHasher().verify(digest, "a-long-enough-password")
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["ui", "hash-password"]) == 2
