@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.ui.auth import require
-from gateway.ui.panels import Panel, decisions, keys, policies, tokens, upstream
+from gateway.ui.panels import Panel, audit, decisions, keys, policies, tokens, upstream
 from gateway.ui.render import page, render
 
 __all__ = ["PANELS", "routes"]
@@ -16,6 +16,7 @@ PANELS: tuple[Panel, ...] = (
     policies.PANEL,
     decisions.PANEL,
     tokens.PANEL,
+    audit.PANEL,
     upstream.PANEL,
     keys.PANEL,
 )

@@ -5,6 +5,8 @@ on, so counting from it is honest across replicas (a per-process counter is
 not). Each replica keeps a fold of the log's tail in memory and reads only the
 records appended since its last look; the first look starts at most
 ``max_scan`` records before the head, and says so when that cut the window.
+The same pass checks that each record read links to the one before it (the
+hash chain), so the dashboard can say whether the tail it read is intact.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 
+from gateway.audit.chain import GENESIS, verify_chain
 from gateway.store.base import Store
 
 __all__ = ["OUTCOMES", "DecisionStats", "StatsView"]
@@ -33,6 +36,8 @@ class StatsView:
     last_seq: int
     read: int
     capped: bool
+    head_hash: str  # the last record's hash (GENESIS for an empty log)
+    chain_problem: str | None  # None while every record read links to the one before
 
     def total(self, scene: str, outcome: str | None = None) -> int:
         counts = self.per_scene.get(scene, {})
@@ -49,6 +54,8 @@ class DecisionStats:
     _first: int = 0
     _read: int = 0
     _oldest_time: float | None = None
+    _prev_hash: str = GENESIS
+    _problem: str | None = None
     _buckets: dict[int, Counter[tuple[str, str]]] = field(default_factory=dict)
     _tokens: Counter[int] = field(default_factory=Counter)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -80,18 +87,27 @@ class DecisionStats:
             last_seq=self._next or 0,
             read=self._read,
             capped=capped,
+            head_hash=self._prev_hash,
+            chain_problem=self._problem,
         )
 
     async def _catch_up(self, store: Store) -> None:
         if self._next is None:
             head = await _head(store)
             self._next = self._first = max(0, head - self.max_scan)
+            if self._first > 0:
+                # The tail is checked from the record before it: its hash is where it starts.
+                before = await store.audit_records(self._first - 1, 1)
+                self._prev_hash = before[0].hash if before else GENESIS
         budget = self.max_scan
         while budget > 0:
             records = await store.audit_records(self._next, min(_PAGE, budget))
+            if records and self._problem is None:
+                self._problem = verify_chain(records, self._prev_hash, self._next)
             for record in records:
                 self._fold(record.entry)
                 self._next = record.seq
+                self._prev_hash = record.hash
             self._read += len(records)
             budget -= len(records)
             if len(records) < _PAGE:

@@ -81,3 +81,37 @@ async def test_a_long_log_is_read_from_its_tail_and_says_so(demo: Demo) -> None:
     assert view.total("library") == 3
     assert view.first_seq == 5
     assert view.capped
+
+
+async def test_the_audit_panel_checks_the_chain_it_reads(demo: Demo) -> None:
+    store = demo.gateway.store
+    subject = demo.subject("person", {"library": "granted"})
+    for _ in range(4):
+        assert (await demo.decide(subject, "library")).status == 200
+    # a tail read from the middle starts from the record before it, and links up
+    view = await DecisionStats(max_scan=2).view(store, demo.gateway.now())
+    assert view.chain_problem is None
+    assert view.first_seq == 3
+    assert view.head_hash == (await store.audit_records(3, 1))[0].hash
+    await sign_in(demo, "auditor")
+    html = await (await demo.client.get("/ui/dashboard")).text()
+    assert '<dd class="num" id="audit-records">4</dd>' in html
+    assert "完好（已核验第 1–4 条）" in html
+
+
+async def test_an_altered_record_shows_as_a_broken_chain(demo: Demo) -> None:
+    store = demo.gateway.store
+    subject = demo.subject("person", {"library": "granted"})
+    for _ in range(3):
+        assert (await demo.decide(subject, "library")).status == 200
+    # tamper with record 2 in the embedded store's file, as an intruder would
+    conn = store.reader  # type: ignore[attr-defined]
+    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    import sqlite3
+
+    with sqlite3.connect(path) as writer:
+        writer.execute(
+            "UPDATE audit SET entry = replace(entry, 'granted', 'standard') WHERE seq = 2"
+        )
+    view = await DecisionStats().view(store, demo.gateway.now())
+    assert view.chain_problem == "record 2 was altered: its hash does not match its content"
