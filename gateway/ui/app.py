@@ -42,6 +42,8 @@ def install_ui(app: web.Application, gateway: Gateway) -> None:
     for module in (pages, counter, dashboard):
         app.add_routes(module.routes)
     app.router.add_static("/ui/static", STATIC, append_version=False)
+    # Last: any other /ui address is a page that does not exist, told as a page.
+    app.router.add_get("/ui/{tail:.*}", pages.not_found)
 
     async def _open(app: web.Application) -> None:
         await app[UI].sessions.open()

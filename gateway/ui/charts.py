@@ -53,10 +53,12 @@ def stacked_bars(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{h:.1f}"'
                 f' fill="{colour}"><title>{escape(label)}</title></rect>'
             )
-    for i in (0, slots // 2, slots - 1) if slots else ():
-        x = _LEFT + i * step + step / 2
+    # First, middle and last slot; the outer ones anchored inwards so they are never cut.
+    ticks = ((0, "start", _LEFT), (slots // 2, "middle", None), (slots - 1, "end", _W))
+    for i, anchor, fixed in ticks if slots else ():
+        x = fixed if fixed is not None else _LEFT + i * step + step / 2
         parts.append(
-            f'<text x="{x:.1f}" y="{_H - 6}" text-anchor="middle" font-size="11"'
+            f'<text x="{x:.1f}" y="{_H - 6}" text-anchor="{anchor}" font-size="11"'
             f' fill="#222">{escape(labels[i])}</text>'
         )
     parts.append("</svg>")

@@ -122,3 +122,8 @@ async def language(request: web.Request) -> web.StreamResponse:
         secure=served_over_tls(request),
     )
     return response
+
+
+@page
+async def not_found(request: web.Request) -> web.StreamResponse:
+    raise UiError(404, "error.no_page", await current(request))

@@ -218,3 +218,11 @@ def test_hash_password_command(
     assert PasswordHasher().verify(digest, "a-long-enough-password")
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert main(["ui", "hash-password"]) == 2
+
+
+async def test_an_unknown_page_is_a_page_not_json(demo: Demo) -> None:
+    response = await demo.client.get("/ui/nothing/here")
+    assert response.status == 404
+    assert response.content_type == "text/html"
+    assert "没有这个页面" in await response.text()
+    assert (await demo.client.get("/ui/static/nothing.css")).status == 404
