@@ -78,8 +78,10 @@ async def current(request: web.Request) -> Signed | None:
     if session.expires <= now:
         await ui.sessions.delete(digest)
         return None
+    user = ui.staff.get(session.username)
     partner = request.app[GATEWAY].partners.by_id.get(session.partner)
-    if partner is None:  # the partner left the configuration since sign-in
+    if user is None or user.partner != session.partner or partner is None:
+        # the account or its partner left the configuration (read at start)
         await ui.sessions.delete(digest)
         return None
     await ui.sessions.put(digest, session, min(ui.idle_s, session.expires - now))

@@ -83,6 +83,9 @@ class StaffDirectory:
     def __len__(self) -> int:
         return len(self._users)
 
+    def get(self, username: str) -> StaffUser | None:
+        return self._users.get(username)
+
     async def verify(self, username: str, password: str) -> StaffUser | None:
         """The account when the password is right, else None (same cost either way)."""
         user = self._users.get(username)

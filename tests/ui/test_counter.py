@@ -33,7 +33,7 @@ async def test_a_red_list_enterprise_gets_the_green_channel_and_tolerant_accepta
     assert "可走绿色通道" in html
     assert "最多缺 3 项非核心材料，书面承诺 30 日内补齐" in html
     # the reasons, in plain language, with the policy's legal bases
-    assert "给予“绿色通道”：依据 红名单" in html
+    assert "给予“绿色通道”：核查了 红名单" in html
     assert "守信联合激励和失信联合惩戒制度" in html
     # the id is masked on the slip; the full one only behind an explicit "show"
     masked = subject["id"][:4] + "*" * 10 + subject["id"][-4:]

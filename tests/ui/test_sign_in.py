@@ -226,3 +226,18 @@ async def test_an_unknown_page_is_a_page_not_json(demo: Demo) -> None:
     assert response.content_type == "text/html"
     assert "没有这个页面" in await response.text()
     assert (await demo.client.get("/ui/static/nothing.css")).status == 404
+
+
+async def test_a_removed_account_loses_its_session(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.ui.users import StaffDirectory
+
+    response = await sign_in(demo, "hall-clerk")
+    assert response.status == 303
+    ui = demo.client.app[UI]
+    monkeypatch.setattr(ui, "staff", StaffDirectory([]))
+    gone = await demo.client.get("/ui/counter", allow_redirects=False)
+    assert gone.status == 303
+    digest = session_digest(response.cookies["xinyi_session"].value)
+    assert await ui.sessions.get(digest) is None
