@@ -18,6 +18,7 @@ from gateway.commitments.sweeper import run_sweeper
 from gateway.loans.overdue import run_overdue_notifier
 from gateway.runtime import Gateway
 from gateway.settings import Settings
+from gateway.ui.app import install_ui
 
 __all__ = ["create_app"]
 
@@ -33,6 +34,7 @@ async def create_app(settings: Settings, *, credit: CreditSource | None = None) 
     app[GATEWAY] = gateway
     for module in MODULES:
         app.add_routes(module.routes)
+    install_ui(app, gateway)
 
     async def _start(app: web.Application) -> None:
         await app[GATEWAY].sync.start()

@@ -374,6 +374,12 @@ def _bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ui_password(args: argparse.Namespace) -> int:
+    from gateway.ui.cli import hash_password_command
+
+    return hash_password_command()
+
+
 def _keys(args: argparse.Namespace) -> int:
     from gateway.tokens.keys import KeyRing, KeyRingError
 
@@ -637,6 +643,14 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--state-dir", help="state directory (default: as serve)")
         command.add_argument("--config", help="gateway YAML configuration naming the state")
         command.set_defaults(run=_keys)
+
+    ui = sub.add_parser("ui", help="the pages at /ui").add_subparsers(
+        dest="ui_command", required=True
+    )
+    ui_password = ui.add_parser(
+        "hash-password", help="read a staff password (stdin) and print its Argon2id hash"
+    )
+    ui_password.set_defaults(run=_ui_password)
 
     audit = sub.add_parser("audit", help="audit trail tools").add_subparsers(
         dest="audit_command", required=True

@@ -108,6 +108,8 @@ class DemoSetup:
     client_keys: dict[str, Path] = field(default_factory=dict)
     # consent ids demo.json listed at the last start: subject id → partner → consent id
     previous_consents: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Staff sign-in for the pages: username → (partner id, password).
+    ui_users: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def settings_overrides(self) -> dict[str, Any]:
         """What a demo gateway's settings take from this setup: state, partners, dataset."""
@@ -119,6 +121,7 @@ def demo_overrides(state_dir: Path) -> dict[str, Any]:
     return {
         "state_dir": state_dir,
         "partners_file": state_dir / "partners.yaml",
+        "ui_users_file": state_dir / "ui-users.yaml",
         "credit_source": {
             "adapter": "sqlite",
             "options": {"path": str(state_dir / "credit.sqlite3")},
@@ -502,7 +505,38 @@ def prepare_demo(
         subjects,
         {pid: path for pid, (path, _) in client_keys.items()},
         previous.get("consents", {}),
+        _staff(state_dir / "ui-users.yaml"),
     )
+
+
+# One staff account per demo partner that has pages (docs/ui.md).
+STAFF = {
+    "hall-clerk": ("demo-service-hall", "窗口 张敏"),
+    "operator": ("demo-operator", "信用办 李强"),
+    "auditor": ("demo-auditor", "审计 王芳"),
+}
+
+
+def _staff(path: Path) -> dict[str, tuple[str, str]]:
+    """Fresh passwords every start, hashed into the accounts file (0600)."""
+    from gateway.ui.users import hash_password
+
+    accounts = {name: (partner, secrets.token_urlsafe(12)) for name, (partner, _) in STAFF.items()}
+    users = [
+        {
+            "username": name,
+            "partner": partner,
+            "name": STAFF[name][1],
+            "password_argon2": hash_password(password, cheap=True),
+        }
+        for name, (partner, password) in accounts.items()
+    ]
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("# Written by `xinyi-gateway serve --demo`: demo staff, passwords in demo.json.\n")
+        yaml.safe_dump({"users": users}, fh, allow_unicode=True, sort_keys=False)
+    return accounts
 
 
 @asynccontextmanager
@@ -622,6 +656,11 @@ def write_demo_json(setup: DemoSetup, base_url: str) -> Path:
                 "purposes": list(p.purposes),
             }
             for p in PARTNERS
+        ],
+        # development only: staff sign-in for the pages at /ui
+        "ui_users": [
+            {"username": name, "password": password, "partner": partner}
+            for name, (partner, password) in setup.ui_users.items()
         ],
         "subjects": [
             {

@@ -110,6 +110,11 @@ class Metrics:
             _FAST,
             r,
         )
+        self.audit_append_failures = Counter(
+            "xinyi_audit_append_failures_total",
+            "Decisions withheld because their audit record could not be made durable",
+            registry=r,
+        )
         self.guard_rejections = Counter(
             "xinyi_guard_rejections_total",
             "Policy problems refused by the guard",

@@ -325,6 +325,7 @@ class DecisionPipeline:
         try:
             await self._store.record_decision(write)
         except StoreUnavailable as exc:
+            self._metrics.audit_append_failures.inc()
             log.error("audit append failed; decision withheld", extra={"decision_id": decision_id})
             raise DependencyUnavailable("the audit log is not writable; try again") from exc
         t3 = time.perf_counter()

@@ -46,6 +46,7 @@ from gateway.store.base import Store
 from gateway.store.changes import Topic
 from gateway.store.embedded import EmbeddedStore
 from gateway.sync import ReplicaSync
+from gateway.tokens.key_metrics import KeyRingCollector
 from gateway.tokens.keys import KeyRing
 from gateway.tokens.signer import Signer
 from gateway.tokens.status_cache import StatusListCache
@@ -270,6 +271,7 @@ class Gateway:
         gateway.retention = Retention(gateway.audit, settings.retention)
         gateway.retention.start()
         gateway.sync = ReplicaSync(gateway)
+        metrics.registry.register(KeyRingCollector(lambda: gateway.keys))
         return gateway
 
     async def announce(self, topic: Topic, key: str = "") -> None:

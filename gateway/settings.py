@@ -270,6 +270,10 @@ class Settings(BaseSettings):
     # Bearer token Prometheus sends to /metrics (scrape config `authorization`);
     # required in production, where metrics name partners and their volumes.
     metrics_token: SecretStr | None = Field(None, min_length=16)
+    # Staff accounts for the pages at /ui (docs/ui.md); without the file nobody signs in.
+    ui_users_file: Path | None = None
+    ui_session_idle_minutes: int = Field(30, ge=1, le=24 * 60)
+    ui_session_max_hours: int = Field(10, ge=1, le=24)
 
     @classmethod
     def settings_customise_sources(
@@ -359,7 +363,7 @@ def load_settings(
     if config_file is not None:
         data = _read_mapping(config_file)
         base = config_file.resolve().parent
-        for key in ("policy_dir", "partners_file", "policy_bundle", "policy_keys"):
+        for key in ("policy_dir", "partners_file", "policy_bundle", "policy_keys", "ui_users_file"):
             if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
                 data[key] = str(base / data[key])
         origins = dict.fromkeys(data, str(config_file))

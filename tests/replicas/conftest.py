@@ -186,6 +186,7 @@ def config_replica(
             {
                 "state_dir": str(state_dir.resolve()),
                 "partners_file": str((state_dir / "partners.yaml").resolve()),
+                "ui_users_file": str((state_dir / "ui-users.yaml").resolve()),
                 "credit_source": {
                     "adapter": "sqlite",
                     "options": {"path": str((state_dir / "credit.sqlite3").resolve())},

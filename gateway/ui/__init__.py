@@ -1,0 +1,1 @@
+"""Pages for people at /ui: the service-hall counter and the credit office's dashboard."""
