@@ -20,6 +20,7 @@ from adapters.credit.base import CreditSourceError
 from adapters.delivery.base import OutboundEvent
 from gateway.metrics import Metrics
 from gateway.outbox.models import OutboxItem
+from gateway.store.base import StoreUnavailable
 from tests.policy_ops._kit import copy_policies, replace_once
 from tests.policy_ops.conftest import Serve, Served
 from tests.policy_ops.test_runtime_guard import SCORE_CONSTRAINT, bypass_lint
@@ -149,6 +150,18 @@ async def undeliverable_event(serve: Serve, _: Path, __: pytest.MonkeyPatch) -> 
         if dead._value.get() or await served.gateway.dispatcher.run_once():
             break
         await asyncio.sleep(0.01)
+    return served
+
+
+@moves("xinyi_audit_append_failures_total")
+async def audit_not_writable(serve: Serve, _: Path, monkeypatch: pytest.MonkeyPatch) -> Served:
+    served = await serve()
+
+    async def refused(*_a: object) -> None:
+        raise StoreUnavailable("the disk is full")
+
+    monkeypatch.setattr(served.gateway.store, "record_decision", refused)
+    assert (await served.decide("library", served.subject(SCORE_650))).status == 503
     return served
 
 
