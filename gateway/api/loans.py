@@ -120,7 +120,8 @@ async def _publish(gw: Gateway, bank: Partner, data: dict[str, Any]) -> web.Resp
     except ProductRefused as exc:
         gw.metrics.guard_rejections.labels(exc.code).inc()
         raise _refused(exc, body) from None
-    return json_response(product.as_json(), status=201)
+    proof = gw.loans.rules.prove(product, gw.policies)
+    return json_response({**product.as_json(), "proof": proof}, status=201)
 
 
 @routes.get("/v1/loan-products")
@@ -182,7 +183,8 @@ async def revise_product(request: web.Request) -> web.Response:
     except ProductRefused as exc:
         gw.metrics.guard_rejections.labels(exc.code).inc()
         raise _refused(exc, body) from None
-    return json_response(product.as_json())
+    proof = gw.loans.rules.prove(product, gw.policies)
+    return json_response({**product.as_json(), "proof": proof})
 
 
 @routes.delete("/v1/loan-products/{product_id}")

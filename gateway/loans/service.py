@@ -168,6 +168,7 @@ class LoanService:
         assert body.id is not None
         product = self._product(bank.id, body.id, 1, body, now)
         self.rules.check(product, policies)
+        self.rules.prove(product, policies)
         if not await self.store.create_product(product):
             raise Conflict(
                 f"a loan product with id {body.id!r} exists",
@@ -183,6 +184,7 @@ class LoanService:
             raise Conflict("a withdrawn product cannot get a new version")
         product = self._product(current.bank, current.id, current.version + 1, body, now)
         self.rules.check(product, policies)
+        self.rules.prove(product, policies)
         if not await self.store.save_product(product, current.version):
             raise Conflict("the product changed meanwhile; read it again and retry")
         return product

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.loans.models import LoanProduct
+from gateway.loans.rules.proof import prove_product
 from gateway.policy.checks import Problem, Taint, check_policy
 from gateway.policy.evaluator import Reason
 from gateway.policy.loader import CompiledPolicy, PolicySet, _compile, _schema_problems
@@ -181,12 +182,28 @@ class ProductRules:
         self._max = max_entries
         self._compiled: OrderedDict[tuple[str, int, str], CompiledProduct] = OrderedDict()
         self._taint: tuple[str, Taint] | None = None
+        self._proofs: OrderedDict[tuple[str, int, str], dict[str, Any]] = OrderedDict()
         self._latest: dict[str, tuple[int, str, CompiledProduct | None]] = {}
 
     def taint(self, policies: PolicySet) -> Taint:
         if self._taint is None or self._taint[0] != policies.hash:
             self._taint = (policies.hash, Taint(policies.catalogue))
         return self._taint[1]
+
+    def prove(self, product: LoanProduct, policies: PolicySet) -> dict[str, Any]:
+        """The prover's findings on a checked product (ProductRefused if it refutes
+        non-interference); computed once per (id, version, policy set)."""
+        key = (product.id, product.version, policies.hash)
+        found = self._proofs.get(key)
+        if found is None:
+            policy = check_product(product, policies, self.taint(policies))
+            found, problems = prove_product(policy, _file(product), policies)
+            if problems:
+                raise ProductRefused(problems)
+            self._proofs[key] = found
+            if len(self._proofs) > self._max:
+                self._proofs.popitem(last=False)
+        return found
 
     def check(self, product: LoanProduct, policies: PolicySet) -> CompiledProduct:
         """Check (ProductRefused) and compile; the result is cached for requests."""
