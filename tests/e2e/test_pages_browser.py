@@ -185,6 +185,30 @@ def test_a_clerk_looks_up_an_enterprise_and_prints_the_slip(driver: Any, server:
     assert_accessible(driver, "slip")
 
 
+def test_a_clerk_registers_a_commitment_and_sees_it_listed(driver: Any, server: Server) -> None:
+    sign_in(driver, server, "hall-clerk")
+    subject = server.subject("red-list")
+    driver.find_element(_by("ID"), "subject_id").send_keys(subject["id"])
+    matter = driver.find_element(_by("ID"), "matter_code")
+    matter.send_keys("LN-210100-0002")
+    submit_and_wait(driver, matter)
+    form = driver.find_element(_by("ID"), "commit-form")
+    due = driver.find_element(_by("ID"), "due")
+    # the due date starts at the latest the decision allows, and cannot go past it
+    assert due.get_attribute("value") == due.get_attribute("max")
+    driver.find_element(_by("ID"), "materials").send_keys("企业章程修正案")
+    assert_accessible(driver, "counter (commitment form)")
+    button = form.find_element(_by("CSS_SELECTOR"), "button[type=submit]")
+    submit_and_wait(driver, button)  # Enter on the focused button: no mouse
+    assert "/ui/counter?registered=1" in driver.current_url
+    assert "承诺已登记" in driver.find_element(_by("CLASS_NAME"), "notice").text
+    panel = driver.find_element(_by("ID"), "panel-commitments")
+    assert "企业章程修正案" in panel.text
+    assert subject["id"] not in panel.text
+    screenshot(driver, "counter-commitments")
+    assert_accessible(driver, "counter (commitments)")
+
+
 def test_a_wrong_id_is_announced_at_its_field(driver: Any, server: Server) -> None:
 
     sign_in(driver, server, "hall-clerk")
