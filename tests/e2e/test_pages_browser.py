@@ -209,6 +209,35 @@ def test_a_clerk_registers_a_commitment_and_sees_it_listed(driver: Any, server: 
     assert_accessible(driver, "counter (commitments)")
 
 
+def test_a_loan_officer_records_a_response_that_the_stats_show(driver: Any, server: Server) -> None:
+    sign_in(driver, server, "loan-officer")
+    assert driver.current_url.endswith("/ui/loans")
+    assert_accessible(driver, "loan desk")
+    driver.find_element(_by("PARTIAL_LINK_TEXT"), "信易贷·快贷").click()
+    arrive(driver, "/ui/loans/products/demo-bank.quick")
+    first = driver.find_element(_by("CSS_SELECTOR"), "article.rec")
+    assert "匹配理由" in first.text
+    assert "核查了" in first.text
+    for subject in server.demo["subjects"]:
+        assert subject["id"] not in first.text
+    screenshot(driver, "loans-recommendations")
+    assert_accessible(driver, "loan recommendations")
+    first.find_element(_by("CSS_SELECTOR"), "input[value=granted]").click()
+    demand = first.get_attribute("id").removeprefix("rec-")
+    driver.find_element(_by("ID"), f"amount-{demand}").send_keys("800000")
+    driver.find_element(_by("ID"), f"rate-{demand}").send_keys("3.9")
+    term = driver.find_element(_by("ID"), f"term_months-{demand}")
+    term.send_keys("12")
+    submit_and_wait(driver, term)
+    assert "?responded=1" in driver.current_url
+    assert "响应已登记" in driver.find_element(_by("CLASS_NAME"), "notice").text
+    row = driver.find_element(_by("ID"), "loan-stats-demo-bank")
+    cells = [c.text for c in row.find_elements(_by("CSS_SELECTOR"), "td")]
+    assert cells[5] == "1"  # granted
+    screenshot(driver, "loans-responded")
+    assert_accessible(driver, "loan desk (responded)")
+
+
 def test_a_wrong_id_is_announced_at_its_field(driver: Any, server: Server) -> None:
 
     sign_in(driver, server, "hall-clerk")
