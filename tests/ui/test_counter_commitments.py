@@ -152,3 +152,21 @@ async def test_fulfilling_another_halls_or_without_csrf_is_refused(demo: Demo) -
     got = await demo.gateway.commitments.store.get(c.commitment_id)
     assert got is not None
     assert got.status == "open"
+
+
+async def test_a_commitment_on_another_applicant_is_refused(demo: Demo) -> None:
+    await sign_in(demo, "hall-clerk")
+    _, html = await _decide(demo, "red-list")
+    other = next(s for s in demo.subjects if s["label"].startswith("tax grade A"))
+    fields = {name: _hidden(html, name) for name in ("csrf", "decision_id", "kind")}
+    response = await demo.client.post(
+        "/ui/counter/commitments",
+        data=fields
+        | {"subject_id": other["id"], "materials": "营业执照副本", "due": _latest(html)},
+    )
+    assert response.status == 422
+    assert other["id"] not in await response.text()
+    assert (
+        await demo.gateway.commitments.store.list_for("demo-service-hall", "open", None, None, 10)
+        == []
+    )
