@@ -514,6 +514,7 @@ STAFF = {
     "hall-clerk": ("demo-service-hall", "窗口 张敏"),
     "operator": ("demo-operator", "信用办 李强"),
     "auditor": ("demo-auditor", "审计 王芳"),
+    "loan-officer": ("demo-bank", "信贷 赵磊"),
 }
 
 

@@ -72,6 +72,11 @@ class Dispatcher:
     def wake(self) -> None:
         self._wakeup.set()
 
+    @property
+    def store(self) -> OutboxStore:
+        """The outbox store, for read-only views (the dashboard's outbox panel)."""
+        return self._store
+
     def backoff(self, attempts: int) -> float:
         s = self._settings
         return float(min(s.backoff_max_seconds, s.backoff_seconds * 2 ** max(0, attempts - 1)))

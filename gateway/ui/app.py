@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.runtime import Gateway
-from gateway.ui import counter, dashboard, pages
+from gateway.ui import counter, dashboard, loans, pages
 from gateway.ui.i18n import Catalogs
 from gateway.ui.render import template_environment
 from gateway.ui.sessions import session_store
@@ -39,7 +39,7 @@ def install_ui(app: web.Application, gateway: Gateway) -> None:
         idle_s=settings.ui_session_idle_minutes * 60.0,
         max_age_s=settings.ui_session_max_hours * 3600.0,
     )
-    for module in (pages, counter, dashboard):
+    for module in (pages, counter, loans, dashboard):
         app.add_routes(module.routes)
     app.router.add_static("/ui/static", STATIC, append_version=False)
     # Last: any other /ui address is a page that does not exist, told as a page.

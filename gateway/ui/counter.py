@@ -7,6 +7,7 @@ staff id, so it is audited like any other decision.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import orjson
@@ -14,12 +15,21 @@ from aiohttp import web
 
 from gateway.api.decisions import _query as decision_query  # the API's own request checks
 from gateway.api.keys import GATEWAY
-from gateway.errors import DependencyUnavailable, ProblemError, RateLimited
+from gateway.errors import (
+    Conflict,
+    DependencyUnavailable,
+    InvalidRequest,
+    NotFound,
+    ProblemError,
+    RateLimited,
+)
+from gateway.identifiers import InvalidIdentifier, validate_subject_id
 from gateway.ui.auth import Signed, check_csrf, require
 from gateway.ui.explain import explain_decision
 from gateway.ui.masking import mask_id
 from gateway.ui.panels import Panel
-from gateway.ui.render import UiError, page, render, translator
+from gateway.ui.panels import commitments as commitments_panel
+from gateway.ui.render import UiError, page, redirect, render, translator
 
 __all__ = ["FIELD_LABELS", "PANELS", "routes"]
 
@@ -38,10 +48,14 @@ FIELD_LABELS = {
     "kind": "counter.kind",
     "matter_code": "counter.matter",
     "key_missing": "counter.materials",
+    "materials": "commitments.materials",
+    "due": "commitments.due",
 }
+# Form field for each pointer the commitment service may name.
+_COMMIT_FIELDS = {"/missing_materials": "materials", "/due": "due"}
 
-# Panels under the form (the hall's open commitments, when that API exists).
-PANELS: tuple[Panel, ...] = ()
+# Panels under the form.
+PANELS: tuple[Panel, ...] = (commitments_panel.PANEL,)
 
 
 def _context(signed: Signed, **extra: Any) -> dict[str, Any]:
@@ -53,6 +67,8 @@ def _context(signed: Signed, **extra: Any) -> dict[str, Any]:
         "form": {"kind": "enterprise", "subject_id": "", "matter_code": "", "key_missing": "no"},
         "decision": None,
         "applicant": None,
+        "commit": None,
+        "notice": None,
         **extra,
     }
 
@@ -67,8 +83,45 @@ def _scene_check(signed: Signed) -> None:
 async def counter(request: web.Request) -> web.StreamResponse:
     signed = await require(request, "counter")
     _scene_check(signed)
-    shown = [(panel, await panel.load(request)) for panel in PANELS]
-    return render(request, "counter.html", _context(signed, panels=shown))
+    notice = "commitments.registered" if "registered" in request.query else None
+    if "fulfilled" in request.query:
+        notice = "commitments.fulfilled"
+    return render(
+        request, "counter.html", _context(signed, panels=await _panels(request), notice=notice)
+    )
+
+
+async def _panels(request: web.Request) -> list[tuple[Panel, dict[str, Any]]]:
+    return [(panel, await panel.load(request)) for panel in PANELS]
+
+
+def _commit_form(body: dict[str, Any], kind: str, subject_id: str) -> dict[str, Any] | None:
+    """The 容缺 commitment form for a decision that granted it, bounded by its terms."""
+    params = next(
+        (
+            b.get("params", {})
+            for b in body.get("benefits", ())
+            if b["code"] == "tolerant_acceptance"
+        ),
+        None,
+    )
+    if params is None:
+        return None
+    issued = dt.date.fromisoformat(str(body["issued_at"])[:10])
+    days = params.get("commitment_days")
+    latest = issued + dt.timedelta(days=days) if isinstance(days, int) else None
+    most = params.get("max_missing_materials")
+    return {
+        "decision_id": body["decision_id"],
+        "kind": kind,
+        # Carried in a hidden field: the gateway stores no id with a decision, and the
+        # commitment service checks the decision was made on this applicant.
+        "subject_id": subject_id,
+        "due": latest.isoformat() if latest else "",
+        "due_max": latest.isoformat() if latest else "",
+        "max_materials": most if isinstance(most, int) else None,
+        "materials": "",
+    }
 
 
 @routes.post("/ui/counter")
@@ -120,11 +173,102 @@ async def decide(request: web.Request) -> web.StreamResponse:
     view = explain_decision(body, policies, translator(request), gw.tz)
     applicant = {"masked": mask_id(query.subject_id), "full": query.subject_id}
     blank = _context(signed)["form"]
-    return render(
-        request,
-        "counter.html",
-        _context(signed, decision=view, applicant=applicant, form=blank, matter=query.context),
+    context = _context(
+        signed,
+        decision=view,
+        applicant=applicant,
+        form=blank,
+        matter=query.context,
+        commit=_commit_form(body, values["kind"], query.subject_id),
+        panels=await _panels(request),
     )
+    return render(request, "counter.html", context)
+
+
+@routes.post("/ui/counter/commitments")
+@page
+async def register_commitment(request: web.Request) -> web.StreamResponse:
+    """Register a 容缺 commitment on a decision just made (the service the API uses)."""
+    signed = await require(request, "counter")
+    form = await request.post()
+    check_csrf(request, signed, form)
+    _scene_check(signed)
+    gw = request.app[GATEWAY]
+    decision_id = str(form.get("decision_id", ""))[:64]
+    kind = "person" if form.get("kind") == "person" else "enterprise"
+    raw_id = str(form.get("subject_id", "")).strip().upper()
+    text = str(form.get("materials", ""))
+    materials = [line.strip() for line in text.splitlines() if line.strip()]
+    errors: list[dict[str, str]] = []
+    due: dt.date | None = None
+    try:
+        due = dt.date.fromisoformat(str(form.get("due", "")))
+    except ValueError:
+        errors.append({"field": "due", "message": translator(request)("commitments.bad_due")})
+    if any(len(m) > 200 for m in materials) or len(materials) > 20:
+        errors.append(
+            {"field": "materials", "message": translator(request)("commitments.bad_materials")}
+        )
+    try:
+        subject_id = validate_subject_id(kind, raw_id)
+    except InvalidIdentifier:
+        raise UiError(422, "error.bad_form", signed) from None
+    if not errors and due is not None:
+        try:
+            await gw.commitments.register(
+                signed.partner,
+                decision_id=decision_id,
+                kind="tolerant_acceptance",
+                subject_kind=kind,
+                subject_id=subject_id,
+                missing_materials=materials,
+                due=due,
+                now=gw.now(),
+                today=gw.today(),
+            )
+        except InvalidRequest as exc:
+            if any(e.pointer not in _COMMIT_FIELDS for e in exc.errors):
+                raise UiError(422, "error.bad_form", signed) from None
+            errors = [
+                {"field": _COMMIT_FIELDS[e.pointer], "message": e.message} for e in exc.errors
+            ]
+        else:
+            return redirect("/ui/counter?registered=1#panel-commitments")
+    # Shown again with the decision it rests on and the clerk's entries.
+    found = await gw.store.get_decision(decision_id)
+    if found is None or found[0] != signed.partner.id:
+        raise UiError(404, "error.not_found", signed)
+    view = explain_decision(found[1], gw.policies, translator(request), gw.tz)
+    commit = _commit_form(found[1], kind, subject_id)
+    if commit is None:
+        raise UiError(422, "error.bad_form", signed)
+    commit |= {"materials": text, "due": str(form.get("due", ""))}
+    context = _context(
+        signed,
+        decision=view,
+        applicant={"masked": mask_id(subject_id), "full": subject_id},
+        commit=commit,
+        errors=errors,
+        panels=await _panels(request),
+    )
+    return render(request, "counter.html", context, status=422)
+
+
+@routes.post("/ui/counter/commitments/{commitment_id}/fulfil")
+@page
+async def fulfil_commitment(request: web.Request) -> web.StreamResponse:
+    """The applicant brought what it committed to: one action closes the commitment."""
+    signed = await require(request, "counter")
+    check_csrf(request, signed, await request.post())
+    _scene_check(signed)
+    gw = request.app[GATEWAY]
+    try:
+        await gw.commitments.fulfil(signed.partner, request.match_info["commitment_id"], gw.now())
+    except NotFound:
+        raise UiError(404, "error.not_found", signed) from None
+    except Conflict:
+        raise UiError(409, "commitments.closed", signed) from None
+    return redirect("/ui/counter?fulfilled=1#panel-commitments")
 
 
 @routes.get("/ui/counter/decisions/{decision_id}")

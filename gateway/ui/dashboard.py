@@ -5,7 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.ui.auth import require
-from gateway.ui.panels import Panel, audit, decisions, keys, policies, tokens, upstream
+from gateway.ui.panels import (
+    Panel,
+    audit,
+    checkpoint,
+    decisions,
+    keys,
+    loan_stats,
+    outbox,
+    policies,
+    tokens,
+    upstream,
+)
 from gateway.ui.render import page, render
 
 __all__ = ["PANELS", "routes"]
@@ -17,6 +28,9 @@ PANELS: tuple[Panel, ...] = (
     decisions.PANEL,
     tokens.PANEL,
     audit.PANEL,
+    checkpoint.PANEL,
+    outbox.PANEL,
+    loan_stats.PANEL,
     upstream.PANEL,
     keys.PANEL,
 )

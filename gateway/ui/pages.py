@@ -25,7 +25,7 @@ __all__ = ["PAGE_ORDER", "home_of", "routes"]
 routes = web.RouteTableDef()
 
 # The pages this build serves, in navigation order (a page module adds itself here).
-PAGE_ORDER = ("counter", "dashboard")
+PAGE_ORDER = ("counter", "loans", "dashboard")
 
 
 def home_of(pages: frozenset[str]) -> str:

@@ -33,6 +33,7 @@ __all__ = [
 # Banks get "loans" when the loan desk page is added (it needs the loans API).
 ROLE_PAGES: dict[str, frozenset[str]] = {
     "service_hall": frozenset({"counter"}),
+    "bank": frozenset({"loans"}),
     "operator": frozenset({"dashboard"}),
     "auditor": frozenset({"dashboard"}),
 }

@@ -185,6 +185,59 @@ def test_a_clerk_looks_up_an_enterprise_and_prints_the_slip(driver: Any, server:
     assert_accessible(driver, "slip")
 
 
+def test_a_clerk_registers_a_commitment_and_sees_it_listed(driver: Any, server: Server) -> None:
+    sign_in(driver, server, "hall-clerk")
+    subject = server.subject("red-list")
+    driver.find_element(_by("ID"), "subject_id").send_keys(subject["id"])
+    matter = driver.find_element(_by("ID"), "matter_code")
+    matter.send_keys("LN-210100-0002")
+    submit_and_wait(driver, matter)
+    form = driver.find_element(_by("ID"), "commit-form")
+    due = driver.find_element(_by("ID"), "due")
+    # the due date starts at the latest the decision allows, and cannot go past it
+    assert due.get_attribute("value") == due.get_attribute("max")
+    driver.find_element(_by("ID"), "materials").send_keys("企业章程修正案")
+    assert_accessible(driver, "counter (commitment form)")
+    button = form.find_element(_by("CSS_SELECTOR"), "button[type=submit]")
+    submit_and_wait(driver, button)  # Enter on the focused button: no mouse
+    assert "/ui/counter?registered=1" in driver.current_url
+    assert "承诺已登记" in driver.find_element(_by("CLASS_NAME"), "notice").text
+    panel = driver.find_element(_by("ID"), "panel-commitments")
+    assert "企业章程修正案" in panel.text
+    assert subject["id"] not in panel.text
+    screenshot(driver, "counter-commitments")
+    assert_accessible(driver, "counter (commitments)")
+
+
+def test_a_loan_officer_records_a_response_that_the_stats_show(driver: Any, server: Server) -> None:
+    sign_in(driver, server, "loan-officer")
+    assert driver.current_url.endswith("/ui/loans")
+    assert_accessible(driver, "loan desk")
+    driver.find_element(_by("PARTIAL_LINK_TEXT"), "信易贷·快贷").click()
+    arrive(driver, "/ui/loans/products/demo-bank.quick")
+    first = driver.find_element(_by("CSS_SELECTOR"), "article.rec")
+    assert "匹配理由" in first.text
+    assert "核查了" in first.text
+    for subject in server.demo["subjects"]:
+        assert subject["id"] not in first.text
+    screenshot(driver, "loans-recommendations")
+    assert_accessible(driver, "loan recommendations")
+    first.find_element(_by("CSS_SELECTOR"), "input[value=granted]").click()
+    demand = first.get_attribute("id").removeprefix("rec-")
+    driver.find_element(_by("ID"), f"amount-{demand}").send_keys("800000")
+    driver.find_element(_by("ID"), f"rate-{demand}").send_keys("3.9")
+    term = driver.find_element(_by("ID"), f"term_months-{demand}")
+    term.send_keys("12")
+    submit_and_wait(driver, term)
+    assert "?responded=1" in driver.current_url
+    assert "响应已登记" in driver.find_element(_by("CLASS_NAME"), "notice").text
+    row = driver.find_element(_by("ID"), "loan-stats-demo-bank")
+    cells = [c.text for c in row.find_elements(_by("CSS_SELECTOR"), "td")]
+    assert cells[5] == "1"  # granted
+    screenshot(driver, "loans-responded")
+    assert_accessible(driver, "loan desk (responded)")
+
+
 def test_a_wrong_id_is_announced_at_its_field(driver: Any, server: Server) -> None:
 
     sign_in(driver, server, "hall-clerk")
@@ -225,7 +278,9 @@ def test_an_operator_sees_the_charts_after_traffic(driver: Any, server: Server) 
     sign_in(driver, server, "operator")
     assert driver.current_url.endswith("/ui/dashboard")
     charts = driver.find_elements(_by("CSS_SELECTOR"), "svg.chart")
-    assert len(charts) == 4
+    # one chart per scene of the policy set (a row each in the policies panel)
+    scenes = driver.find_elements(_by("CSS_SELECTOR"), "#panel-policies tbody tr")
+    assert len(charts) == len(scenes) >= 4
     bars = driver.find_elements(_by("CSS_SELECTOR"), "svg.chart rect")
     assert bars
     issued = int(driver.find_element(_by("ID"), "tokens-issued").text)
