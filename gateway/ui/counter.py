@@ -166,6 +166,9 @@ async def decide(request: web.Request) -> web.StreamResponse:
         errors = [
             {"field": _FIELDS.get(e.pointer, ""), "message": e.message} for e in exc.errors
         ] or [{"field": "", "message": exc.detail}]
+        if exc.code in ("consent_required", "consent_revoked"):
+            # The counter has no consent step of its own: say what is missing, in words.
+            errors = [{"field": "kind", "message": translator(request)("counter.person_consent")}]
         context = _context(signed, errors=errors, form=values)
         return render(request, "counter.html", context, status=exc.status)
     body = orjson.loads(raw)

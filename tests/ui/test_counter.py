@@ -88,12 +88,15 @@ async def test_a_wrong_id_is_shown_at_its_field(demo: Demo) -> None:
     assert all("kind" in r.entry for r in records)  # a decision record has no kind
 
 
-async def test_a_person_is_refused_for_the_approval_scene(demo: Demo) -> None:
+async def test_a_person_without_consent_is_told_what_is_missing(demo: Demo) -> None:
+    # 信易批 serves persons too, but only with the person's consent (POLICY.md).
     await sign_in(demo, "hall-clerk")
     person = demo.subject("person")
     status, html = await _decide(demo, person["id"], kind="person")
-    assert status == 422
+    assert status == 403
     assert '<a href="#kind">' in html
+    assert "须经本人授权" in html
+    assert "consent_id" not in html
 
 
 async def test_the_counter_in_english(demo: Demo) -> None:
