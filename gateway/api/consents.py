@@ -218,30 +218,27 @@ openapi.model(CounterConsentBody)
 openapi.add(
     "/v1/consents/counter",
     "post",
-    {
-        "summary": "Record consent a person gave at this partner's counter or kiosk",
-        "description": "Libraries, transit operators and service halls. The consent is for "
-        "the calling partner alone; `evidence` names the signed form or the kiosk "
-        "confirmation. The subject revokes it through the platform (DELETE /v1/consents/{id}).",
-        "security": BEARER,
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/CounterConsentBody"}}
-            },
-        },
-        "responses": {
-            "201": json_content(
-                {
-                    "type": "object",
-                    "required": ["consent_id"],
-                    "properties": {"consent_id": {"type": "string"}},
+    idempotent(
+        {
+            "summary": "Record consent a person gave at this partner's counter or kiosk",
+            "description": "Libraries, transit operators and service halls. The consent is for "
+            "the calling partner alone; `evidence` names the signed form or the kiosk "
+            "confirmation. The subject revokes it through the platform (DELETE /v1/consents/{id}).",
+            "security": BEARER,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/CounterConsentBody"}
+                    }
                 },
-                "created",
-            ),
-            **AUTH_ERRORS,
-            "403": problem("only libraries, transit operators and service halls"),
-            **WRITE_ERRORS,
-        },
-    },
+            },
+            "responses": {
+                "201": _CREATED,
+                **AUTH_ERRORS,
+                "403": problem("only libraries, transit operators and service halls"),
+                **WRITE_ERRORS,
+            },
+        }
+    ),
 )

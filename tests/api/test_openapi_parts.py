@@ -102,6 +102,7 @@ async def test_scenes_and_their_contexts_follow_the_active_policies(demo: Demo) 
         "/v1/scenes/{scene}/decisions",
         "/v1/decisions/{decision_id}/feedback",
         "/v1/consents",
+        "/v1/consents/counter",
         "/v1/events/credit",
     ],
 )
