@@ -6,8 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.api.components import link
 from gateway.api.http import json_response, read_json, require_object
 from gateway.api.keys import GATEWAY
+from gateway.api.spec import AUTH_ERRORS, BEARER, ApiPart, json_content, path_param, problem
 from gateway.errors import (
     Conflict,
     FieldError,
@@ -20,9 +22,10 @@ from gateway.store.changes import Topic
 from gateway.tokens.keys import KeyRingError, SigningKey
 from gateway.tokens.status_list import INVALID
 
-__all__ = ["routes"]
+__all__ = ["openapi", "routes"]
 
 routes = web.RouteTableDef()
+openapi = ApiPart()
 
 
 @routes.post("/v1/admin/policies/reload")
@@ -150,3 +153,98 @@ async def retire_key(request: web.Request) -> web.Response:
     await gw.announce(Topic.KEYS)
     await gw.record("key_retired", operator, kid=key.kid, force=force, tokens_revoked=revoked)
     return json_response({**_key_view(key), "tokens_revoked": revoked})
+
+
+_OPERATOR_ONLY = {"403": problem("operator partners only (forbidden_kind)")}
+_KEY_VIEW: dict[str, Any] = {
+    "type": "object",
+    "required": ["kid", "alg", "status"],
+    "properties": {
+        "kid": {"type": "string"},
+        "alg": {"type": "string", "enum": ["EdDSA", "ES256"]},
+        "status": {"type": "string"},
+    },
+}
+_KEY_LINKS = {
+    name: link(
+        f"/v1/admin/keys/{{kid}}/{action}",
+        "post",
+        {"kid": "$response.body#/kid"},
+        f"{action} the published key",
+    )
+    for name, action in (("ActivateKey", "activate"), ("RetireKey", "retire"))
+}
+
+
+def _key_post(summary: str, *, publishes: bool = False) -> dict[str, Any]:
+    """A key-ring change: publishing takes an alg, activate/retire a kid (and force)."""
+    done = (
+        {"201": json_content(_KEY_VIEW, "key published") | {"links": _KEY_LINKS}}
+        if publishes
+        else {"200": json_content(_KEY_VIEW)}
+    )
+    body_fields: dict[str, Any] = (
+        {"alg": {"type": "string", "enum": ["EdDSA", "ES256"]}}
+        if publishes
+        else {"force": {"type": "boolean"}}
+    )
+    body = {"type": "object", "additionalProperties": False, "properties": body_fields}
+    return {
+        "summary": summary,
+        "security": BEARER,
+        "parameters": [] if publishes else [path_param("kid")],
+        "requestBody": {"required": False, "content": {"application/json": {"schema": body}}},
+        "responses": {
+            **done,
+            **AUTH_ERRORS,
+            "400": problem("the body is not JSON"),
+            **_OPERATOR_ONLY,
+            "404": problem("no such key"),
+            "409": problem("the key's state does not allow this (key_state_conflict)"),
+            "413": problem("the body is larger than 1 MiB"),
+            "415": problem("the body is not application/json"),
+            "422": problem("invalid fields"),
+        },
+    }
+
+
+openapi.add(
+    "/v1/admin/policies/reload",
+    "post",
+    {
+        "summary": "Reload the policy set atomically (operator partners)",
+        "security": BEARER,
+        "responses": {
+            "200": json_content({"type": "object", "required": ["policy_set"]}),
+            **AUTH_ERRORS,
+            **_OPERATOR_ONLY,
+            "409": problem("the new set was refused (policy_refused, with reasons[])"),
+        },
+    },
+)
+openapi.add(
+    "/v1/admin/keys",
+    "get",
+    {
+        "summary": "The signing key ring (operator and auditor partners)",
+        "security": BEARER,
+        "responses": {
+            "200": json_content({"type": "object", "required": ["keys"]}),
+            **AUTH_ERRORS,
+            "403": problem("operator or auditor partners only (forbidden_kind)"),
+        },
+    },
+)
+openapi.add(
+    "/v1/admin/keys",
+    "post",
+    _key_post("Publish a new signing key (not signing yet)", publishes=True),
+)
+openapi.add(
+    "/v1/admin/keys/{kid}/activate", "post", _key_post("Sign with a published key from now on")
+)
+openapi.add(
+    "/v1/admin/keys/{kid}/retire",
+    "post",
+    _key_post("Drop a key from the JWKS; with force, revoke every token it signed"),
+)

@@ -14,11 +14,21 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from gateway.api.components import idempotent, link
 from gateway.api.http import json_response, read_json, require_object
 from gateway.api.idempotency import run_idempotent
 from gateway.api.keys import GATEWAY
 from gateway.api.schemas import ConsentBody, CounterConsentBody, field_errors
-from gateway.api.spec import AUTH_ERRORS, BEARER, WRITE_ERRORS, ApiPart, json_content, problem
+from gateway.api.spec import (
+    AUTH_ERRORS,
+    BEARER,
+    WRITE_ERRORS,
+    ApiPart,
+    json_content,
+    model_ref,
+    path_param,
+    problem,
+)
 from gateway.errors import FieldError, InvalidRequest, NotFound
 from gateway.identifiers import InvalidIdentifier, validate_subject_id
 from gateway.runtime import Gateway
@@ -145,34 +155,90 @@ async def revoke_consent(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+_CREATED = json_content(
+    {
+        "type": "object",
+        "required": ["consent_id"],
+        "properties": {"consent_id": {"type": "string"}},
+    },
+    "created",
+)
+_PLATFORM_ONLY = problem(
+    "platform partners only (forbidden_kind), with the consents scope (insufficient_scope)"
+)
+
+openapi.model(ConsentBody)
+openapi.add(
+    "/v1/consents",
+    "post",
+    idempotent(
+        {
+            "summary": "Record a subject's consent (platform partners)",
+            "security": BEARER,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": model_ref("ConsentBody")}},
+            },
+            "responses": {
+                "201": _CREATED
+                | {
+                    "links": {
+                        "RevokeConsent": link(
+                            "/v1/consents/{consent_id}",
+                            "delete",
+                            {"consent_id": "$response.body#/consent_id"},
+                            "revoke this consent",
+                        )
+                    }
+                },
+                **AUTH_ERRORS,
+                "403": _PLATFORM_ONLY,
+                **WRITE_ERRORS,
+            },
+        }
+    ),
+)
+openapi.add(
+    "/v1/consents/{consent_id}",
+    "delete",
+    {
+        "summary": "Revoke a consent (the platform that recorded it; any platform for "
+        "consent given at a partner's counter)",
+        "security": BEARER,
+        "parameters": [path_param("consent_id")],
+        "responses": {
+            "204": {"description": "revoked"},
+            **AUTH_ERRORS,
+            "403": _PLATFORM_ONLY,
+            "404": problem("no such consent"),
+        },
+    },
+)
 openapi.model(CounterConsentBody)
 openapi.add(
     "/v1/consents/counter",
     "post",
-    {
-        "summary": "Record consent a person gave at this partner's counter or kiosk",
-        "description": "Libraries, transit operators and service halls. The consent is for "
-        "the calling partner alone; `evidence` names the signed form or the kiosk "
-        "confirmation. The subject revokes it through the platform (DELETE /v1/consents/{id}).",
-        "security": BEARER,
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/CounterConsentBody"}}
-            },
-        },
-        "responses": {
-            "201": json_content(
-                {
-                    "type": "object",
-                    "required": ["consent_id"],
-                    "properties": {"consent_id": {"type": "string"}},
+    idempotent(
+        {
+            "summary": "Record consent a person gave at this partner's counter or kiosk",
+            "description": "Libraries, transit operators and service halls. The consent is for "
+            "the calling partner alone; `evidence` names the signed form or the kiosk "
+            "confirmation. The subject revokes it through the platform (DELETE /v1/consents/{id}).",
+            "security": BEARER,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/CounterConsentBody"}
+                    }
                 },
-                "created",
-            ),
-            **AUTH_ERRORS,
-            "403": problem("only libraries, transit operators and service halls"),
-            **WRITE_ERRORS,
-        },
-    },
+            },
+            "responses": {
+                "201": _CREATED,
+                **AUTH_ERRORS,
+                "403": problem("only libraries, transit operators and service halls"),
+                **WRITE_ERRORS,
+            },
+        }
+    ),
 )

@@ -8,10 +8,22 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from gateway.api.components import idempotent, link
 from gateway.api.http import json_response, raw_json_response, read_json, require_object
 from gateway.api.idempotency import abandon, begin, replayed, run_idempotent
 from gateway.api.keys import GATEWAY
 from gateway.api.schemas import DecisionBody, field_errors
+from gateway.api.spec import (
+    AUTH_ERRORS,
+    BEARER,
+    REF_TEMPLATE,
+    WRITE_ERRORS,
+    ApiPart,
+    json_content,
+    model_ref,
+    path_param,
+    problem,
+)
 from gateway.audit.events import audit_event
 from gateway.errors import Conflict, FieldError, Forbidden, InvalidRequest, NotFound
 from gateway.feedback import (
@@ -23,11 +35,14 @@ from gateway.feedback import (
 from gateway.identifiers import InvalidIdentifier, validate_subject_id
 from gateway.pipeline import DecisionQuery
 from gateway.policy.loader import CompiledPolicy
+from gateway.policy.notice import CONSTRAINT_SCHEMA, NOTICE_SCHEMA
+from gateway.runtime import Gateway
 from gateway.settings import Partner
 
-__all__ = ["routes"]
+__all__ = ["openapi", "routes"]
 
 routes = web.RouteTableDef()
+openapi = ApiPart()
 
 
 @routes.get("/v1/scenes")
@@ -197,3 +212,179 @@ async def post_feedback(request: web.Request) -> web.Response:
         return json_response({"decision_id": decision_id, "status": "accepted"}, status=202)
 
     return await run_idempotent(gw, request, partner, record)
+
+
+_POLICY_REF: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "version", "hash"],
+    "properties": {
+        "id": {"type": "string"},
+        "version": {"type": "string"},
+        "hash": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+    },
+}
+
+_DECISION: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "decision_id",
+        "scene",
+        "outcome",
+        "benefits",
+        "constraints",
+        "reasons",
+        "policy",
+        "expires_at",
+    ],
+    "properties": {
+        "decision_id": {"type": "string"},
+        "scene": {"type": "string"},
+        "outcome": {"type": "string", "enum": ["granted", "standard", "constrained"]},
+        "benefits": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["code", "params"],
+                "properties": {"code": {"type": "string"}, "params": {"type": "object"}},
+            },
+        },
+        "constraints": {"type": "array", "items": CONSTRAINT_SCHEMA},
+        "notice": NOTICE_SCHEMA,
+        "reasons": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["rule", "effect", "legal_basis", "facts"],
+                "properties": {
+                    "rule": {"type": "string"},
+                    "effect": {"type": "string", "enum": ["grant", "constrain"]},
+                    "legal_basis": {"type": "array", "items": {"type": "string"}},
+                    "facts": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "fact names read by the rule; never their values",
+                    },
+                },
+            },
+        },
+        "policy": model_ref("PolicyRef"),
+        "policy_set": {"type": "string"},
+        "issued_at": {"type": "string", "format": "date-time"},
+        "expires_at": {"type": "string", "format": "date-time"},
+        "benefit_until": {"type": "string", "format": "date"},
+        "token": {
+            "type": "string",
+            "description": "compact JWS (typ benefit+jwt), present iff outcome is granted",
+        },
+    },
+}
+
+_DECISION_LINKS = {
+    "GetDecision": link(
+        "/v1/decisions/{decision_id}",
+        "get",
+        {"decision_id": "$response.body#/decision_id"},
+        "read this decision back",
+    ),
+    "SendFeedback": link(
+        "/v1/decisions/{decision_id}/feedback",
+        "post",
+        {"decision_id": "$response.body#/decision_id"},
+        "report what was done with this decision",
+    ),
+}
+_NO_DECISION = {"404": problem("no such decision for this partner")}
+
+openapi.model(DecisionBody, FeedbackBody)
+openapi.schemas.update(PolicyRef=_POLICY_REF, Decision=_DECISION)
+openapi.add(
+    "/v1/scenes",
+    "get",
+    {
+        "summary": "Every scene the gateway serves",
+        "security": BEARER,
+        "responses": {
+            "200": json_content({"type": "object", "required": ["scenes"]}),
+            **AUTH_ERRORS,
+        },
+    },
+)
+
+
+def _decision_paths(gw: Gateway) -> dict[str, dict[str, Any]]:
+    # The scene parameter lists the scenes in effect today (the policy set decides).
+    scenes = [c.policy.scene for c in gw.policies.active_all(gw.today())]
+    scene_schema: dict[str, Any] = (
+        {"type": "string", "enum": scenes} if scenes else {"type": "string"}
+    )
+    operation = {
+        "summary": "Ask for a decision on a subject in a scene",
+        "description": (
+            "Checks run in order: credentials (401), rate limit (429), scene (404), "
+            "contract scene (403 forbidden_scene), body size (413), media type (415), "
+            "JSON/schema/subject id/context (400/422), contract purpose "
+            "(403 forbidden_purpose), consent (403 consent_required/consent_revoked)."
+        ),
+        "security": BEARER,
+        "parameters": [path_param("scene", scene_schema)],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model_ref("DecisionBody")}},
+        },
+        "responses": {
+            "200": {
+                **json_content(model_ref("Decision"), "the decision"),
+                "links": _DECISION_LINKS,
+            },
+            **AUTH_ERRORS,
+            "403": problem("scene, purpose or consent not allowed"),
+            "404": problem("no such scene"),
+            **WRITE_ERRORS,
+            "503": problem("a dependency is unavailable; see Retry-After"),
+        },
+    }
+    return {"/v1/scenes/{scene}/decisions": {"post": idempotent(operation)}}
+
+
+def _context_schemas(gw: Gateway) -> dict[str, Any]:
+    # Each scene's context schema, from its policy's compiled context model.
+    return {
+        f"Context_{c.policy.scene}": c.context_model.model_json_schema(ref_template=REF_TEMPLATE)
+        for c in gw.policies.active_all(gw.today())
+    }
+
+
+openapi.dynamic.append(_decision_paths)
+openapi.dynamic_schemas.append(_context_schemas)
+openapi.add(
+    "/v1/decisions/{decision_id}",
+    "get",
+    {
+        "summary": "A decision, to the partner that asked for it",
+        "security": BEARER,
+        "parameters": [path_param("decision_id")],
+        "responses": {"200": json_content(model_ref("Decision")), **AUTH_ERRORS, **_NO_DECISION},
+    },
+)
+openapi.add(
+    "/v1/decisions/{decision_id}/feedback",
+    "post",
+    idempotent(
+        {
+            "summary": "Report what the partner did with a decision (发起—响应—反馈)",
+            "security": BEARER,
+            "parameters": [path_param("decision_id")],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": model_ref("FeedbackBody")}},
+            },
+            "responses": {
+                "202": json_content({"type": "object"}, "accepted"),
+                **AUTH_ERRORS,
+                **_NO_DECISION,
+                **WRITE_ERRORS,
+            },
+        },
+        conflict="the decision already has its most feedbacks (feedback_limit)",
+    ),
+)

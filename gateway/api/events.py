@@ -15,10 +15,20 @@ from adapters.credit.base import (
     RecordStatus,
     UnknownRecord,
 )
+from gateway.api.components import idempotent
 from gateway.api.http import json_response, read_json, require_object
 from gateway.api.idempotency import run_idempotent
 from gateway.api.keys import GATEWAY
 from gateway.api.schemas import CreditEventBody, EventRecord, field_errors
+from gateway.api.spec import (
+    AUTH_ERRORS,
+    BEARER,
+    WRITE_ERRORS,
+    ApiPart,
+    json_content,
+    model_ref,
+    problem,
+)
 from gateway.audit.events import audit_event
 from gateway.errors import DependencyUnavailable, FieldError, InvalidRequest
 from gateway.identifiers import InvalidIdentifier, validate_subject_id
@@ -28,9 +38,10 @@ from gateway.settings import Partner
 from gateway.store.base import StoreUnavailable
 from gateway.store.changes import Topic
 
-__all__ = ["routes"]
+__all__ = ["openapi", "routes"]
 
 routes = web.RouteTableDef()
+openapi = ApiPart()
 log = logging.getLogger("xinyi.events")
 
 
@@ -161,3 +172,30 @@ async def _restore(gw: Gateway, body: CreditEventBody, subject_key: str, event: 
     if moved:
         log.info("constraints restored", extra={"event": reason, "decisions": len(moved)})
     return len(moved)
+
+
+openapi.model(CreditEventBody)
+openapi.add(
+    "/v1/events/credit",
+    "post",
+    idempotent(
+        {
+            "summary": "A credit status change from the upstream platform (platform partners)",
+            "security": BEARER,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": model_ref("CreditEventBody")}},
+            },
+            "responses": {
+                "202": json_content({"type": "object"}, "applied; live tokens re-checked"),
+                **AUTH_ERRORS,
+                "403": problem(
+                    "platform partners only (forbidden_kind), with the events scope "
+                    "(insufficient_scope)"
+                ),
+                **WRITE_ERRORS,
+                "503": problem("the credit source did not take the event"),
+            },
+        }
+    ),
+)

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 from aiohttp import web
 
 from gateway.api.http import MAX_BODY_BYTES, json_response
 from gateway.api.keys import GATEWAY
+from gateway.api.spec import ApiPart, json_content
 from gateway.trust.client_keys import ALLOWED_ALGS
 from gateway.trust.oauth import OAuthError, partner_scopes
 
-__all__ = ["routes"]
+__all__ = ["openapi", "routes"]
 
 routes = web.RouteTableDef()
+openapi = ApiPart()
 log = logging.getLogger("xinyi.oauth")
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -87,3 +90,78 @@ async def metadata(request: web.Request) -> web.Response:
         },
         headers={"Cache-Control": "public, max-age=300"},
     )
+
+
+# RFC 6749 error responses: the token endpoint answers in OAuth's shape, not Problem.
+_OAUTH_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "string",
+            "enum": [
+                "invalid_request",
+                "invalid_client",
+                "invalid_grant",
+                "invalid_scope",
+                "unsupported_grant_type",
+            ],
+        },
+        "error_description": {"type": "string"},
+    },
+}
+_ERROR_CONTENT = {"content": {"application/json": {"schema": _OAUTH_ERROR}}}
+_TOKEN_FORM: dict[str, Any] = {
+    "type": "object",
+    "required": ["grant_type", "client_assertion_type", "client_assertion"],
+    "properties": {
+        "grant_type": {"type": "string", "const": "client_credentials"},
+        "client_assertion_type": {
+            "type": "string",
+            "const": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        },
+        "client_assertion": {
+            "type": "string",
+            "minLength": 1,
+            "description": "JWT signed by the partner",
+        },
+        "client_id": {"type": "string"},
+        "scope": {"type": "string"},
+    },
+}
+_TOKEN_ISSUED: dict[str, Any] = {
+    "type": "object",
+    "required": ["access_token", "token_type", "expires_in"],
+    "properties": {
+        "access_token": {"type": "string"},
+        "token_type": {"type": "string", "const": "Bearer"},
+        "expires_in": {"type": "integer"},
+        "scope": {"type": "string"},
+    },
+}
+
+openapi.add(
+    "/oauth/token",
+    "post",
+    {
+        "summary": "Trade a signed client assertion for an access token (RFC 7523)",
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": _TOKEN_FORM}},
+        },
+        "responses": {
+            "200": json_content(_TOKEN_ISSUED),
+            "400": {"description": "invalid request, grant or scope", **_ERROR_CONTENT},
+            "401": {"description": "invalid client", **_ERROR_CONTENT},
+            "429": {"description": "too many token requests; see Retry-After", **_ERROR_CONTENT},
+        },
+    },
+)
+openapi.add(
+    "/.well-known/oauth-authorization-server",
+    "get",
+    {
+        "summary": "RFC 8414 authorization server metadata",
+        "responses": {"200": json_content({"type": "object", "required": ["issuer"]})},
+    },
+)

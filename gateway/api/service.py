@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -12,13 +13,15 @@ from adapters.credit.base import CreditSourceError
 from gateway.api.http import json_response
 from gateway.api.keys import GATEWAY
 from gateway.api.openapi import build_document
+from gateway.api.spec import ApiPart, json_content, path_param, problem
 from gateway.errors import NotFound, Unauthenticated
 from gateway.store.base import StoreUnavailable
 from gateway.tokens.status_list import status_list_jwt
 
-__all__ = ["routes"]
+__all__ = ["openapi", "routes"]
 
 routes = web.RouteTableDef()
+openapi = ApiPart()
 
 
 @routes.get("/healthz")
@@ -63,7 +66,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 @routes.get("/openapi.json")
-async def openapi(request: web.Request) -> web.Response:
+async def openapi_document(request: web.Request) -> web.Response:
     return json_response(build_document(request.app[GATEWAY]))
 
 
@@ -94,3 +97,52 @@ async def status_list(request: web.Request) -> web.Response:
         content_type="application/statuslist+jwt",
         headers={"Cache-Control": f"public, max-age={min(ttl, 60)}"},
     )
+
+
+_OBJ: dict[str, Any] = {"type": "object"}
+openapi.add("/healthz", "get", {"summary": "Liveness", "responses": {"200": json_content(_OBJ)}})
+openapi.add(
+    "/readyz",
+    "get",
+    {
+        "summary": "Readiness: store, keys, policies and credit source",
+        "responses": {
+            "200": json_content(_OBJ),
+            "503": json_content(_OBJ, "a component is failing"),
+        },
+    },
+)
+openapi.add(
+    "/metrics",
+    "get",
+    {
+        "summary": "Prometheus metrics",
+        "responses": {"200": {"description": "text exposition", "content": {"text/plain": {}}}},
+    },
+)
+openapi.add(
+    "/openapi.json", "get", {"summary": "This document", "responses": {"200": json_content(_OBJ)}}
+)
+openapi.add(
+    "/.well-known/jwks.json",
+    "get",
+    {
+        "summary": "Public signing keys",
+        "responses": {"200": json_content({"type": "object", "required": ["keys"]})},
+    },
+)
+openapi.add(
+    "/v1/status-lists/{list_id}",
+    "get",
+    {
+        "summary": "A token status list (IETF OAuth Token Status List), public",
+        "parameters": [path_param("list_id")],
+        "responses": {
+            "200": {
+                "description": "signed status list JWT (typ statuslist+jwt)",
+                "content": {"application/statuslist+jwt": {"schema": {"type": "string"}}},
+            },
+            "404": problem("no such list"),
+        },
+    },
+)

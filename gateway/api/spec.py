@@ -86,6 +86,8 @@ class ApiPart:
     schemas: dict[str, Any] = field(default_factory=dict)
     # Fragments that depend on the running gateway (e.g. the active scenes).
     dynamic: list[Callable[[Gateway], dict[str, dict[str, Any]]]] = field(default_factory=list)
+    # Component schemas that depend on it (e.g. each active scene's context).
+    dynamic_schemas: list[Callable[[Gateway], dict[str, Any]]] = field(default_factory=list)
 
     def add(self, path: str, method: str, operation: dict[str, Any]) -> None:
         methods = self.paths.setdefault(path, {})
@@ -101,4 +103,10 @@ class ApiPart:
         for build in self.dynamic:
             for path, ops in build(gateway).items():
                 merged.setdefault(path, {}).update(ops)
+        return merged
+
+    def schemas_for(self, gateway: Gateway) -> dict[str, Any]:
+        merged = dict(self.schemas)
+        for build in self.dynamic_schemas:
+            merged.update(build(gateway))
         return merged

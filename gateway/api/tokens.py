@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway.api.http import json_response, read_json, require_object
 from gateway.api.keys import GATEWAY
+from gateway.api.spec import AUTH_ERRORS, BEARER, WRITE_ERRORS, ApiPart, json_content
 from gateway.audit.events import audit_event
 from gateway.errors import FieldError, InvalidRequest
 from gateway.runtime import Gateway
@@ -15,9 +16,10 @@ from gateway.store.base import StatusRef
 from gateway.tokens.status_list import VALID
 from gateway.tokens.verify import verify_benefit_token
 
-__all__ = ["routes"]
+__all__ = ["openapi", "routes"]
 
 routes = web.RouteTableDef()
+openapi = ApiPart()
 
 _INACTIVE = {"active": False}
 
@@ -67,3 +69,37 @@ async def _record(gw: Gateway, partner: str, claims: dict[str, Any] | None, outc
             token_jti=claims.get("jti"),
         )
     )
+
+
+_INTROSPECT_BODY: dict[str, Any] = {
+    "type": "object",
+    "required": ["token"],
+    "properties": {"token": {"type": "string", "minLength": 1, "maxLength": 8192}},
+}
+
+openapi.add(
+    "/v1/tokens/introspect",
+    "post",
+    {
+        "summary": "Is a benefit token active? Only its audience learns (RFC 7662)",
+        "security": BEARER,
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _INTROSPECT_BODY},
+                "application/x-www-form-urlencoded": {"schema": _INTROSPECT_BODY},
+            },
+        },
+        "responses": {
+            "200": json_content(
+                {
+                    "type": "object",
+                    "required": ["active"],
+                    "properties": {"active": {"type": "boolean"}},
+                }
+            ),
+            **AUTH_ERRORS,
+            **WRITE_ERRORS,
+        },
+    },
+)

@@ -58,3 +58,66 @@ async def test_a_part_may_not_redescribe_a_core_operation(
     monkeypatch.setattr(registry, "MODULES", (*registry.MODULES, Module))
     with pytest.raises(ValueError, match="described twice"):
         build_document(demo.gateway)
+
+
+async def test_every_path_comes_from_a_module_part(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The assembler describes nothing itself: with no modules the document has no paths.
+    monkeypatch.setattr(registry, "MODULES", ())
+    document = build_document(demo.gateway)
+    assert document["paths"] == {}
+    assert set(document["components"]["schemas"]) == {"Problem"}
+
+
+async def test_a_part_may_add_schemas_that_depend_on_the_gateway(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Module:
+        routes: ClassVar[list[object]] = []
+        openapi: ClassVar[spec.ApiPart] = spec.ApiPart()
+
+    Module.openapi.dynamic_schemas.append(
+        lambda gw: {"Issuer": {"type": "string", "const": gw.settings.issuer}}
+    )
+    monkeypatch.setattr(registry, "MODULES", (*registry.MODULES, Module))
+    document = build_document(demo.gateway)
+    assert document["components"]["schemas"]["Issuer"]["const"] == demo.gateway.settings.issuer
+
+
+async def test_scenes_and_their_contexts_follow_the_active_policies(demo: Demo) -> None:
+    document = await (await demo.client.get("/openapi.json")).json()
+    active = [c.policy.scene for c in demo.gateway.policies.active_all(demo.gateway.today())]
+    assert active
+    (scene,) = document["paths"]["/v1/scenes/{scene}/decisions"]["post"]["parameters"][:1]
+    assert scene["schema"]["enum"] == active
+    schemas = document["components"]["schemas"]
+    for name in active:
+        assert schemas[f"Context_{name}"]["type"] == "object"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/scenes/{scene}/decisions",
+        "/v1/decisions/{decision_id}/feedback",
+        "/v1/consents",
+        "/v1/consents/counter",
+        "/v1/events/credit",
+    ],
+)
+async def test_idempotent_posts_take_the_key_and_say_when_it_is_busy(demo: Demo, path: str) -> None:
+    document = await (await demo.client.get("/openapi.json")).json()
+    operation = document["paths"][path]["post"]
+    assert [p["name"] for p in operation["parameters"] if p["in"] == "header"] == [
+        "Idempotency-Key"
+    ]
+    assert "idempotency_in_progress" in operation["responses"]["409"]["description"]
+
+
+async def test_feedback_conflict_names_both_of_its_causes(demo: Demo) -> None:
+    document = await (await demo.client.get("/openapi.json")).json()
+    operation = document["paths"]["/v1/decisions/{decision_id}/feedback"]["post"]
+    conflict = operation["responses"]["409"]["description"]
+    assert "feedback_limit" in conflict
+    assert "idempotency_in_progress" in conflict
