@@ -10,6 +10,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway.api.components import idempotent
 from gateway.api.http import json_response, read_json, require_object
 from gateway.api.idempotency import run_idempotent
 from gateway.api.keys import GATEWAY
@@ -227,21 +228,23 @@ openapi.model(CommitmentBody, CheckBody)
 openapi.add(
     "/v1/commitments",
     "post",
-    {
-        "summary": "Register a commitment (容缺受理 or 告知承诺) against the hall's own decision",
-        "description": "The decision must have granted the matching benefit; a 容缺 commitment "
-        "names at most the materials and days the decision allowed. Idempotency-Key accepted.",
-        "security": BEARER,
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": model_ref("CommitmentBody")}},
-        },
-        "responses": {
-            "201": json_content(model_ref("Commitment"), "registered, status open"),
-            **_ERRORS,
-            **WRITE_ERRORS,
-        },
-    },
+    idempotent(
+        {
+            "summary": "Register a commitment (容缺受理 or 告知承诺) on the hall's own decision",
+            "description": "The decision must have granted the matching benefit; a 容缺 commitment "
+            "names at most the materials and days the decision allowed. Idempotency-Key accepted.",
+            "security": BEARER,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": model_ref("CommitmentBody")}},
+            },
+            "responses": {
+                "201": json_content(model_ref("Commitment"), "registered, status open"),
+                **_ERRORS,
+                **WRITE_ERRORS,
+            },
+        }
+    ),
 )
 openapi.add(
     "/v1/commitments",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.api.components import idempotent
 from gateway.api.spec import (
     AUTH_ERRORS,
     BEARER,
@@ -49,11 +50,14 @@ def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]
 openapi.add(
     "/v1/loan-products",
     "post",
-    _op(
-        "Publish a loan product (banks); its rules pass the guard or 422 with the guard's code",
-        {"201": json_content(_OBJ, "the product, version 1"), "409": problem("id taken"),
-         **WRITE_ERRORS, **_KIND},
-        requestBody=_body("ProductBody"),
+    idempotent(
+        _op(
+            "Publish a loan product (banks); its rules pass the guard or 422 with the guard's "
+            "code; the answer carries the SMT prover's findings (docs/prove.md)",
+            {"201": json_content(_OBJ, "the product, version 1"), **WRITE_ERRORS, **_KIND},
+            requestBody=_body("ProductBody"),
+        ),
+        conflict="the id is taken",
     ),
 )  # fmt: skip
 openapi.add(
@@ -113,10 +117,12 @@ openapi.add(
 openapi.add(
     "/v1/loan-demands",
     "post",
-    _op(
-        "Record an enterprise's financing demand and 授权 (platforms)",
-        {"201": json_content(_OBJ), **WRITE_ERRORS, **_KIND},
-        requestBody=_body("DemandBody"),
+    idempotent(
+        _op(
+            "Record an enterprise's financing demand and 授权 (platforms)",
+            {"201": json_content(_OBJ), **WRITE_ERRORS, **_KIND},
+            requestBody=_body("DemandBody"),
+        )
     ),
 )
 _DEMAND = [path_param("demand_id")]
@@ -141,12 +147,15 @@ openapi.add(
 openapi.add(
     "/v1/loan-demands/{demand_id}/responses",
     "post",
-    _op(
-        "A bank's response: accepted, granted (amount, rate, term), refused (reason), withdrawn",
-        {"201": json_content(_OBJ), "409": problem("the demand is closed or expired"),
-         **WRITE_ERRORS, **_NOT_FOUND, **_KIND},
-        parameters=_DEMAND,
-        requestBody=_body("ResponseBody"),
+    idempotent(
+        _op(
+            "A bank's response: accepted, granted (amount, rate, term), refused (reason), "
+            "withdrawn",
+            {"201": json_content(_OBJ), **WRITE_ERRORS, **_NOT_FOUND, **_KIND},
+            parameters=_DEMAND,
+            requestBody=_body("ResponseBody"),
+        ),
+        conflict="the demand is closed or expired",
     ),
 )  # fmt: skip
 openapi.add(

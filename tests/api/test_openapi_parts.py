@@ -104,6 +104,10 @@ async def test_scenes_and_their_contexts_follow_the_active_policies(demo: Demo) 
         "/v1/consents",
         "/v1/consents/counter",
         "/v1/events/credit",
+        "/v1/commitments",
+        "/v1/loan-products",
+        "/v1/loan-demands",
+        "/v1/loan-demands/{demand_id}/responses",
     ],
 )
 async def test_idempotent_posts_take_the_key_and_say_when_it_is_busy(demo: Demo, path: str) -> None:
