@@ -11,7 +11,9 @@
    is not counted below).
 2. Builds the gateway in this process on that dataset (as bench/stages.py
    does), warms it, settles the garbage collector as ``serve`` does, and runs
-   interleaved rounds of decisions through the decision handler at
+   ``--fill`` decisions for distinct large-dataset subjects (uncounted: the
+   record cache, 100,000 subjects by default, fills up), then interleaved
+   rounds of decisions through the decision handler at
    concurrency 64: one round of the demo request mix (bench/run.py), one of
    requests for random subjects of the large dataset (a fresh subject per
    request), and so on. Every answer must be 200.
@@ -55,15 +57,15 @@ from gateway.demo import prepare_demo, seed_consents, write_demo_json  # noqa: E
 from gateway.identifiers import synthetic_ric, synthetic_uscc  # noqa: E402
 
 CONCURRENCY = 64
-SAMPLE = 50_000  # subjects of each kind the decisions pick from (ids kept in memory)
+SAMPLE = 80_000  # subjects of each kind the decisions pick from (ids kept in memory)
 
 
 def memory() -> dict[str, int]:
-    """VmRSS and VmHWM of this process, in kB."""
+    """VmRSS (anonymous and file-backed parts) and VmHWM of this process, in kB."""
     out = {}
     for line in Path("/proc/self/status").read_text().splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
+        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
             out[key] = int(value.split()[0])
     return out
 
@@ -125,7 +127,15 @@ async def rounds(
     for _ in range(2):  # warm both kinds, uncounted
         await one_round(lambda: rng.choice(demo_pool))
         await one_round(big_pool)
+    # Steady state: enough distinct large-dataset subjects to fill the record cache
+    # (settings.records_cache_size, 100,000 by default), uncounted.
+    for i in range(args.fill // CONCURRENCY):
+        reqs = [mocked(app, big_pool()) for _ in range(CONCURRENCY)]
+        await asyncio.gather(*(middleware(q, create_decision) for q in reqs))
+        if i % 300 == 0:
+            print(f"  filling, {i * CONCURRENCY} decisions: {memory()}", flush=True)
     _settle_gc()
+    print(f"  measured rounds start: {memory()}", flush=True)
     for i in range(args.rounds):
         out["demo"].append(await one_round(lambda: rng.choice(demo_pool)))
         out["large"].append(await one_round(big_pool))
@@ -137,7 +147,10 @@ async def serve_and_measure(tmp: Path, setup: Any, ids: dict[str, list[str]], ar
     from gateway.settings import load_settings
 
     logging.disable(logging.CRITICAL)
-    settings = load_settings(None, setup.settings_overrides())
+    overrides = setup.settings_overrides()
+    if args.records_cache_size is not None:
+        overrides["records_cache_size"] = args.records_cache_size
+    settings = load_settings(None, overrides)
     app = await create_app(settings)
     gw = app[GATEWAY]
     try:
@@ -173,8 +186,9 @@ async def serve_and_measure(tmp: Path, setup: Any, ids: dict[str, list[str]], ar
         f" {len(ids['enterprise'])} enterprises of it; {len(templates)} request shapes reused"
     )
     print(
-        f"RSS of the worker after serving: VmRSS {after['VmRSS'] / 1024:.1f} MB,"
-        f" VmHWM {after['VmHWM'] / 1024:.1f} MB"
+        f"RSS of the worker after serving: VmRSS {after['VmRSS'] / 1024:.1f} MB"
+        f" (anonymous {after['RssAnon'] / 1024:.1f} MB, file-backed {after['RssFile'] / 1024:.1f}"
+        f" MB), VmHWM {after['VmHWM'] / 1024:.1f} MB"
     )
     for kind, values in result.items():
         cpu = statistics.median(v[0] for v in values)
@@ -190,6 +204,10 @@ def main() -> int:
     parser.add_argument("--subjects", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--batch", type=int, default=640, help="decisions per round and kind")
+    parser.add_argument(
+        "--fill", type=int, default=128_000, help="uncounted large-dataset decisions first"
+    )
+    parser.add_argument("--records-cache-size", type=int, help="override the setting")
     parser.add_argument("--keep", metavar="DIR", help="use (and keep) this directory")
     parser.add_argument("--write-export", nargs=2, metavar=("DIR", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
