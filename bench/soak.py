@@ -8,9 +8,11 @@ rate (open loop: requests leave on schedule whether or not earlier ones have
 answered, at most ``--max-in-flight`` at once) for ``--duration`` seconds and
 stops the gateway. Every ``--interval`` seconds it samples, for the gateway
 process, VmRSS (/proc/<pid>/status) and the number of open file descriptors
-(/proc/<pid>/fd), and the size of the state directory.
+(/proc/<pid>/fd: sockets apart from everything else, since the gateway
+holds one socket per keep-alive connection the client opens), and the size of
+the state directory.
 
-Reported: the samples; RSS and fd drift over the run (the first sample after
+Reported: the samples; RSS and non-socket fd drift over the run (the first sample after
 a warm-up of ``--warmup`` seconds is the reference, goal: within ±5%); every
 non-2xx answer and transport error (goal: none); and the state directory's
 growth per decision (bytes of SQLite files, audit log and tree that each
@@ -49,8 +51,19 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-def open_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+def open_fds(pid: int | str) -> tuple[int, int]:
+    """Open descriptors of ``pid``: (sockets, everything else)."""
+    sockets = other = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed while we looked
+        if target.startswith("socket:"):
+            sockets += 1
+        else:
+            other += 1
+    return sockets, other
 
 
 def tree_bytes(path: Path) -> int:
@@ -84,11 +97,15 @@ async def drive(
             in_flight -= 1
 
     def sample(t: float) -> None:
+        sockets, other = open_fds(pid)
         samples.append(
             {
                 "t": round(t, 1),
                 "rss_kb": rss_kb(pid),
-                "fds": open_fds(pid),
+                "fds": other,  # files, pipes, eventfds: what a leak would grow
+                "sockets": sockets,
+                # our side of the keep-alive connections: the gateway holds as many
+                "client_sockets": open_fds("self")[0],
                 "state_bytes": tree_bytes(server.state),  # type: ignore[arg-type]
                 "answered": sum(statuses.values()),
             }
@@ -169,12 +186,15 @@ def main() -> int:
         "rss_drift": [rss_lo, rss_hi],
         "fds_first_last": [steady[0]["fds"], steady[-1]["fds"]],
         "fd_drift": [fd_lo, fd_hi],
+        "gateway_sockets_max": max(s["sockets"] for s in samples),
+        "client_sockets_max": max(s["client_sockets"] for s in samples),
         "state_bytes_per_decision": grown / max(answered, 1),
         "median_rss_mb": statistics.median(s["rss_kb"] for s in steady) / 1024,
     }
     for s in samples:
         print(
             f"t={s['t']:6.1f}s  RSS {s['rss_kb'] / 1024:7.1f} MB  fds {s['fds']:4d}"
+            f" + sockets {s['sockets']:4d} (client {s['client_sockets']:4d})"
             f"  state {s['state_bytes'] / 2**20:7.2f} MB  answered {s['answered']}"
         )
     print(json.dumps(summary, indent=2))
