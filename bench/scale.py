@@ -14,9 +14,11 @@
    ``--fill`` decisions for distinct large-dataset subjects (uncounted: the
    record cache, 100,000 subjects by default, fills up), then interleaved
    rounds of decisions through the decision handler at
-   concurrency 64: one round of the demo request mix (bench/run.py), one of
-   requests for random subjects of the large dataset (a fresh subject per
-   request), and so on. Every answer must be 200.
+   concurrency 64: one round of the demo request mix (bench/run.py, "demo"),
+   one of requests for random subjects of the large dataset ("large": the
+   demo requests that need no consent, with a random subject of the same
+   kind), one of those same requests for their demo subjects ("demo-same":
+   the like-for-like comparison), and so on. Every answer must be 200.
 3. Prints VmRSS / VmHWM of this process (the one worker) and, per kind, the
    median over rounds of CPU µs and wall µs per decision.
 
@@ -100,7 +102,11 @@ def write_export(
 
 
 async def rounds(
-    app: Any, demo_pool: list[dict[str, Any]], big_pool: Any, args: argparse.Namespace
+    app: Any,
+    demo_pool: list[dict[str, Any]],
+    same_shapes: list[dict[str, Any]],
+    big_pool: Any,
+    args: argparse.Namespace,
 ) -> dict[str, list[tuple[float, float]]]:
     middleware = app.middlewares[0]
 
@@ -123,7 +129,7 @@ async def rounds(
         return cpu * per, wall * per
 
     rng = random.Random(2)
-    out: dict[str, list[tuple[float, float]]] = {"demo": [], "large": []}
+    out: dict[str, list[tuple[float, float]]] = {"demo": [], "demo-same": [], "large": []}
     for _ in range(2):  # warm both kinds, uncounted
         await one_round(lambda: rng.choice(demo_pool))
         await one_round(big_pool)
@@ -139,6 +145,7 @@ async def rounds(
     for i in range(args.rounds):
         out["demo"].append(await one_round(lambda: rng.choice(demo_pool)))
         out["large"].append(await one_round(big_pool))
+        out["demo-same"].append(await one_round(lambda: rng.choice(same_shapes)))
         print(f"  round {i + 1}: {memory()}", flush=True)
     return out
 
@@ -177,7 +184,7 @@ async def serve_and_measure(tmp: Path, setup: Any, ids: dict[str, list[str]], ar
 
         before = memory()
         print(f"gateway built and seeded: {before}", flush=True)
-        result = await rounds(app, demo_pool, big, args)
+        result = await rounds(app, demo_pool, [r for _, r in templates], big, args)
         after = memory()
     finally:
         await gw.close()
