@@ -133,6 +133,9 @@ class LoanService:
         self._cleared = 0
         self._fetching = 0
         self._forgotten: dict[str, int] = {}
+        self._read_keys: dict[
+            tuple[str, ...], dict[str, tuple[dict[str, Any], tuple[Any, ...]]]
+        ] = {}
         self.operations = Counter(
             "xinyi_loans_total",
             "Loan workflow operations: products published, demands recorded, matches, "
@@ -508,12 +511,23 @@ class LoanService:
         reads_context = not plan.context_dependent.isdisjoint(compiled.policy.reads)
         outcome_of = compiled.outcome
         found = []
+        # The values of the facts the rules read, per enterprise, kept while its cached
+        # facts are the same object (a credit event or renewal replaces them).
+        reads = compiled.reads
+        keys = self._read_keys.setdefault(reads, {})
+        if len(keys) > 500_000:
+            keys.clear()
         for d in candidates:
             facts = base[d.subject_key]
             if reads_context:
                 context = {"loan_amount": d.amount, "term_months": d.term_months}
-                facts = plan.with_context(facts, context, today)
-            outcome = outcome_of(facts)
+                outcome = outcome_of(plan.with_context(facts, context, today))
+            else:
+                held = keys.get(d.subject_key)
+                if held is None or held[0] is not facts:
+                    get = facts.get
+                    held = keys[d.subject_key] = (facts, tuple([get(n) for n in reads]))
+                outcome = outcome_of(facts, held[1])
             if outcome.constrained_by or not outcome.access:
                 continue
             eligible = d.amount if d.amount < high else high
