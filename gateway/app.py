@@ -16,6 +16,7 @@ from gateway.api.middleware import error_middleware
 from gateway.api.registry import MODULES
 from gateway.commitments.sweeper import run_sweeper
 from gateway.loans.overdue import run_overdue_notifier
+from gateway.loans.warmer import run_facts_warmer
 from gateway.runtime import Gateway
 from gateway.settings import Settings
 from gateway.ui.app import install_ui
@@ -61,6 +62,16 @@ async def create_app(settings: Settings, *, credit: CreditSource | None = None) 
                     lambda: int(gw.now().timestamp()),
                 ),
                 name="xinyi-loan-overdue",
+            ),
+            asyncio.create_task(
+                run_facts_warmer(
+                    gw.loans,
+                    lambda: gw.policies,
+                    gw.today,
+                    lambda: int(gw.now().timestamp()),
+                    gw.settings.loan_facts_seconds,
+                ),
+                name="xinyi-loan-facts",
             ),
         ]
         if gw.settings.outbox.enabled:

@@ -214,7 +214,7 @@ class Gateway:
             sealer=Sealer.load(state / "loans-seal.key"),
             tz=ZoneInfo(settings.timezone),
             banks=[p.id for p in partner_list if p.kind == "bank"],
-            facts_ttl_s=settings.records_cache_seconds,
+            facts_ttl_s=settings.loan_facts_seconds,
             registry=metrics.registry,
         )
         await loans.open()

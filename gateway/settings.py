@@ -258,6 +258,9 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     timezone: str = "Asia/Shanghai"
     records_cache_seconds: float = Field(30.0, ge=0)
+    # Record-derived facts of enterprises with open loan demands, kept warm in each
+    # replica's memory for 名单推荐; credit events drop them at once (docs/loans.md).
+    loan_facts_seconds: float = Field(3600.0, ge=0)
     # Refuse a reload whose new policy version takes a benefit from anyone (or worsens
     # one, or adds a constraint) unless it declares `change_reason:` (docs/prove.md).
     refuse_benefit_removal: bool = False

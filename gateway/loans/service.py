@@ -55,6 +55,8 @@ from gateway.trust.pseudonyms import Pseudonyms
 __all__ = ["LoanService", "Recommendation"]
 
 SCENE = "loan"
+# Enterprises whose records one warm-up step reads before yielding to requests.
+_WARM_CHUNK = 2000
 
 
 class Conflict(InvalidRequest):
@@ -126,6 +128,14 @@ class LoanService:
         # Record-derived facts per enterprise (internal pseudonym) and day, for
         # 名单推荐 over many demands; as fresh as the decision path's record cache.
         self._facts: dict[str, tuple[float, dt.date, dict[str, Any]]] = {}
+        # Credit events seen while records are being read (see _fetch_facts).
+        self._generation = 0
+        self._cleared = 0
+        self._fetching = 0
+        self._forgotten: dict[str, int] = {}
+        self._read_keys: dict[
+            tuple[str, ...], dict[str, tuple[dict[str, Any], tuple[Any, ...]]]
+        ] = {}
         self.operations = Counter(
             "xinyi_loans_total",
             "Loan workflow operations: products published, demands recorded, matches, "
@@ -297,7 +307,6 @@ class LoanService:
         self, policies: PolicySet, keyed: dict[str, str], today: dt.date
     ) -> dict[str, dict[str, Any]]:
         """Record-derived facts per subject key; ``keyed`` maps key → subject id."""
-        plan = self.plans.plan(policies)
         clock = time.monotonic()
         out: dict[str, dict[str, Any]] = {}
         missing: dict[str, str] = {}
@@ -308,19 +317,38 @@ class LoanService:
             else:
                 missing[subject_id] = key
         if missing:
-            try:
-                found = await self._credit.records_many("enterprise", list(missing))
-            except CreditSourceError as exc:
-                raise DependencyUnavailable("the credit source is not answering") from exc
-            expires = clock + self._ttl
-            if len(self._facts) > 500_000:
-                self._facts.clear()
-            for subject_id, records in found.items():
-                key = missing[subject_id]
-                facts = plan.from_records(records, today)
-                out[key] = facts
-                if self._ttl > 0:
-                    self._facts[key] = (expires, today, facts)
+            out.update(await self._fetch_facts(policies, missing, today))
+        return out
+
+    async def _fetch_facts(
+        self, policies: PolicySet, missing: dict[str, str], today: dt.date
+    ) -> dict[str, dict[str, Any]]:
+        """Read the records of ``missing`` (subject id → key), derive and cache their facts."""
+        plan = self.plans.plan(policies)
+        started = self._generation
+        self._fetching += 1
+        try:
+            found = await self._credit.records_many("enterprise", list(missing))
+        except CreditSourceError as exc:
+            raise DependencyUnavailable("the credit source is not answering") from exc
+        finally:
+            self._fetching -= 1
+        expires = time.monotonic() + self._ttl
+        if len(self._facts) > 500_000:
+            self._facts.clear()
+        forgotten = self._forgotten
+        cleared = self._cleared > started
+        out: dict[str, dict[str, Any]] = {}
+        for subject_id, records in found.items():
+            key = missing[subject_id]
+            facts = plan.from_records(records, today)
+            out[key] = facts
+            # A credit event that arrived while the records were being read may have
+            # changed them after the read: these facts answer this request only.
+            if self._ttl > 0 and not cleared and forgotten.get(key, -1) <= started:
+                self._facts[key] = (expires, today, facts)
+        if not self._fetching:
+            forgotten.clear()
         return out
 
     async def _demand_facts(
@@ -343,17 +371,53 @@ class LoanService:
             if hit is not None and hit[0] > clock and hit[1] == today:
                 out[key] = hit[2]
             else:
-                missing[key] = self._sealer.open(d.id, d.sealed)[0]
+                missing[self._sealer.open(d.id, d.sealed)[0]] = key
         if missing:
-            out.update(await self._base_facts(policies, missing, today))
+            out.update(await self._fetch_facts(policies, missing, today))
         return out
+
+    async def warm_facts(
+        self, policies: PolicySet, today: dt.date, now: int, *, within_s: float = 0.0
+    ) -> int:
+        """Derive the facts of every enterprise with an open demand whose cached facts are
+        missing, of another day, or expire within ``within_s``; how many were derived.
+
+        Run in the background (gateway/loans/warmer.py) so that 名单推荐 reads cached
+        facts only. Records are read in chunks, yielding to the event loop between them.
+        """
+        if self._ttl <= 0:
+            return 0
+        demands: dict[str, LoanDemand] = {}
+        for bank in self._banks or (ALL_BANKS,):
+            for d in await self.store.open_demands(bank, now):
+                demands.setdefault(d.subject_key, d)
+        horizon = time.monotonic() + within_s
+        due: dict[str, str] = {}
+        for key, d in demands.items():
+            hit = self._facts.get(key)
+            if hit is None or hit[0] <= horizon or hit[1] != today:
+                due[self._sealer.open(d.id, d.sealed)[0]] = key
+        chunk: dict[str, str] = {}
+        for subject_id, key in due.items():
+            chunk[subject_id] = key
+            if len(chunk) >= _WARM_CHUNK:
+                await self._fetch_facts(policies, chunk, today)
+                chunk = {}
+                await asyncio.sleep(0)
+        if chunk:
+            await self._fetch_facts(policies, chunk, today)
+        return len(due)
 
     def forget(self, subject_key: str | None = None) -> None:
         """A credit event changed a subject's records (by internal pseudonym; None: any)."""
+        self._generation += 1
         if subject_key is None:
             self._facts.clear()
+            self._cleared = self._generation
         else:
             self._facts.pop(subject_key, None)
+            if self._fetching:
+                self._forgotten[subject_key] = self._generation
 
     async def _audit_use(self, event: AuditEvent) -> None:
         try:
@@ -449,12 +513,23 @@ class LoanService:
         reads_context = not plan.context_dependent.isdisjoint(compiled.policy.reads)
         outcome_of = compiled.outcome
         found = []
+        # The values of the facts the rules read, per enterprise, kept while its cached
+        # facts are the same object (a credit event or renewal replaces them).
+        reads = compiled.reads
+        keys = self._read_keys.setdefault(reads, {})
+        if len(keys) > 500_000:
+            keys.clear()
         for d in candidates:
             facts = base[d.subject_key]
             if reads_context:
                 context = {"loan_amount": d.amount, "term_months": d.term_months}
-                facts = plan.with_context(facts, context, today)
-            outcome = outcome_of(facts)
+                outcome = outcome_of(plan.with_context(facts, context, today))
+            else:
+                held = keys.get(d.subject_key)
+                if held is None or held[0] is not facts:
+                    get = facts.get
+                    held = keys[d.subject_key] = (facts, tuple([get(n) for n in reads]))
+                outcome = outcome_of(facts, held[1])
             if outcome.constrained_by or not outcome.access:
                 continue
             eligible = d.amount if d.amount < high else high
