@@ -23,7 +23,7 @@ from gateway.store.base import StoreUnavailable
 
 __all__ = ["run_facts_warmer", "warm_interval"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("xinyi.loans")
 
 
 def warm_interval(ttl_s: float) -> float:
