@@ -423,136 +423,6 @@ def _state_dir(args: argparse.Namespace) -> Path | None:
     return settings.state_dir.resolve()
 
 
-def _audit_settings(args: argparse.Namespace) -> Settings:
-    """Settings for the audit commands: the same --config/--state-dir/--store as serve,
-    with serve's default state directory."""
-    overrides: dict[str, Any] = {}
-    if args.state_dir:
-        state_dir = Path(args.state_dir).resolve()
-        overrides["state_dir"] = state_dir
-        # A demo state directory holds its own partners file (serve --demo wrote it).
-        if not args.config and (state_dir / "partners.yaml").is_file():
-            overrides["partners_file"] = state_dir / "partners.yaml"
-    if args.store:
-        overrides["store"] = args.store
-    return load_settings(Path(args.config) if args.config else None, overrides)
-
-
-def _audit_verify(args: argparse.Namespace) -> int:
-    from gateway.audit.verify import verify_store
-
-    try:
-        settings = _audit_settings(args)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    ok, message = asyncio.run(
-        verify_store(
-            settings.store_url,
-            settings.state_dir / "keys",
-            settings.audit.origin,
-            settings.archive_dir,
-        )
-    )
-    print(message)
-    return 0 if ok else 1
-
-
-def _data_import(args: argparse.Namespace) -> int:
-    from adapters.credit.sqlite import dataset_path
-    from gateway.data_import import DataImportError, import_file
-
-    if args.dataset:
-        dataset = Path(args.dataset).resolve()
-    else:
-        overrides: dict[str, Any] = {}
-        if args.state_dir:
-            overrides["state_dir"] = Path(args.state_dir).resolve()
-        try:
-            settings = load_settings(Path(args.config) if args.config else None, overrides)
-        except ConfigError as exc:
-            print(exc, file=sys.stderr)
-            return 2
-        if settings.credit_source.adapter != "sqlite":
-            print(
-                f"the configured credit source is {settings.credit_source.adapter!r}: import "
-                "fills the embedded sqlite dataset (give --dataset PATH to name one)",
-                file=sys.stderr,
-            )
-            return 2
-        dataset = dataset_path(settings.credit_source.options, settings.state_dir).resolve()
-    try:
-        report = import_file(Path(args.file), dataset, args.format, batch_size=args.batch_size)
-    except DataImportError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    for problem in report.problems:
-        print(problem, file=sys.stderr)
-    if report.rejected > len(report.problems):
-        print(f"… {report.rejected - len(report.problems)} more rows refused", file=sys.stderr)
-    if report.already_done:
-        print(f"{args.file}: already imported into {dataset} (nothing to do)")
-        return 0
-    resumed = f", resumed after line {report.resumed_after}" if report.resumed_after else ""
-    print(
-        f"{args.file}: {report.imported} records imported, {report.rejected} rows refused"
-        f"{resumed}; dataset {dataset}"
-    )
-    # A running gateway caches records for records_cache_seconds; it sees the rows after that.
-    return 1 if report.rejected else 0
-
-
-def _audit_report(args: argparse.Namespace) -> int:
-    from zoneinfo import ZoneInfo
-
-    from gateway.audit.report import build_report, parse_month
-    from gateway.audit.verify import _missing_database
-    from gateway.runtime import open_store
-    from gateway.settings import load_partners
-
-    try:
-        parse_month(args.month)
-        settings = _audit_settings(args)
-        partners = {p.id: p for p in load_partners(settings.partners_file)}
-    except (ConfigError, ValueError) as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    missing = _missing_database(settings.store_url)
-    if missing is not None:
-        print(f"no state database at {missing}", file=sys.stderr)
-        return 1
-
-    async def run() -> Any:
-        store = open_store(settings.store_url)
-        await store.open()
-        try:
-            from gateway.audit.archive import Archive
-            from gateway.audit.log import AuditLog
-            from gateway.audit.store import audit_tree_store
-            from gateway.tokens.keys import KeyRing
-
-            audit = AuditLog(
-                store,
-                audit_tree_store(store),
-                lambda: KeyRing.load(settings.state_dir / "keys"),
-                origin=settings.audit_origin,
-                archive=Archive(settings.archive_dir),
-            )
-            await audit.open()
-            return await build_report(
-                audit.records, partners, ZoneInfo(settings.timezone), args.month, args.role
-            )
-        finally:
-            await store.close()
-
-    report = asyncio.run(run())
-    data = report.xlsx() if args.format == "xlsx" else report.csv()
-    out = Path(args.out or f"beian-{args.month}.{args.format}")
-    out.write_bytes(data)
-    print(f"wrote {out}: {len(report.rows)} uses in {args.month}")
-    return 0
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xinyi-gateway", description="信易+ incentive gateway")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -652,46 +522,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     ui_password.set_defaults(run=_ui_password)
 
-    audit = sub.add_parser("audit", help="audit trail tools").add_subparsers(
-        dest="audit_command", required=True
-    )
-    verify = audit.add_parser(
-        "verify", help="check the audit chain, Merkle tree and signed checkpoints"
-    )
-    verify.set_defaults(run=_audit_verify)
-    report = audit.add_parser("report", help="the monthly 备案 report of every use")
-    report.add_argument("--month", required=True, help="YYYY-MM, in the configured time zone")
-    report.add_argument("--format", choices=["csv", "xlsx"], default="csv")
-    report.add_argument("--out", help="file to write (default beian-YYYY-MM.<format>)")
-    report.add_argument(
-        "--role",
-        choices=["auditor", "operator"],
-        default="auditor",
-        help="who reads it: an operator sees pseudonyms and staff ids masked",
-    )
-    report.set_defaults(run=_audit_report)
-    for command in (verify, report):
-        command.add_argument("--config", help="gateway YAML configuration")
-        command.add_argument("--state-dir", help="state directory (default: as serve and keys)")
-        command.add_argument("--store")
-
-    data = sub.add_parser("data", help="credit data tools").add_subparsers(
-        dest="data_command", required=True
-    )
-    imp = data.add_parser(
-        "import", help="load the credit platform's bulk export into the embedded dataset"
-    )
-    imp.add_argument("file", help="the export: JSON Lines (.jsonl) or CSV (.csv)")
-    imp.add_argument("--format", choices=["jsonl", "csv"], help="default: from the file name")
-    target = imp.add_mutually_exclusive_group()
-    target.add_argument("--state-dir", help="the dataset is <DIR>/credit.sqlite3")
-    target.add_argument("--config", help="gateway YAML: its sqlite credit_source's dataset")
-    target.add_argument("--dataset", help="the SQLite dataset file itself")
-    imp.add_argument("--batch-size", type=int, default=1000, help=argparse.SUPPRESS)
-    imp.set_defaults(run=_data_import)
-
+    from gateway.audit.cli import add_audit_commands
+    from gateway.data_cli import add_data_commands
     from gateway.outbox.cli import add_outbox_commands
 
+    add_audit_commands(sub)
+    add_data_commands(sub)
     add_outbox_commands(sub)
 
     loans_cli.add_parser(sub)
