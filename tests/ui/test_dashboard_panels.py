@@ -6,6 +6,8 @@ import re
 import sqlite3
 import time
 
+import pytest
+
 from adapters.delivery.base import OutboundEvent
 from gateway.outbox.models import OutboxItem
 from tests.conftest import Demo
@@ -25,7 +27,14 @@ def _item(n: int) -> OutboxItem:
     return OutboxItem(f"itm_{n}", "hook", event, next_at=time.time() + 3600)
 
 
-async def test_the_outbox_panel_counts_waiting_items_and_dead_letters(demo: Demo) -> None:
+async def test_the_outbox_panel_counts_waiting_items_and_dead_letters(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The app's own dispatcher would claim the items meanwhile: hold it still.
+    async def idle() -> int:
+        return 0
+
+    monkeypatch.setattr(demo.gateway.dispatcher, "run_once", idle)
     store = demo.gateway.dispatcher.store
     await store.add([_item(1), _item(2), _item(3)])
     dead = _item(3)
