@@ -13,7 +13,7 @@ def restorations_for(store: Store) -> RestorationStore:
     if isinstance(store, EmbeddedStore):
         from gateway.store.embedded.restorations import EmbeddedRestorations
 
-        return EmbeddedRestorations(store.path)
+        return EmbeddedRestorations(store)
     from gateway.store.redis import RedisStore
 
     if isinstance(store, RedisStore):

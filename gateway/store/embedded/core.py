@@ -160,11 +160,6 @@ class EmbeddedStore(Store):
         self._write_failure: str | None = None
         self._batch_hooks: list[BatchHook] = []
 
-    @property
-    def path(self) -> Path:
-        """The SQLite file (per-concept store modules keep their tables in it)."""
-        return self._path
-
     # -- life cycle -------------------------------------------------------------
     async def open(self) -> None:
         if self._read_only:

@@ -1,16 +1,12 @@
-"""Restorations in the embedded store's SQLite file (one process)."""
+"""Restorations in the embedded store's SQLite file, through the store's single writer."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any
 
 from gateway.restorations.store import ConstraintLink, Restoration, RestorationStore
-from gateway.store.base import StoreUnavailable
+from gateway.store.embedded.core import EmbeddedStore
 
 __all__ = ["EmbeddedRestorations"]
 
@@ -33,47 +29,16 @@ CREATE TABLE IF NOT EXISTS restorations (
 
 
 class EmbeddedRestorations(RestorationStore):
-    """Two tables beside the embedded store's own; writes on one thread, each a transaction."""
+    """Two tables beside the embedded store's own, written by its writer thread."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._conn: sqlite3.Connection | None = None
-        self._thread: ThreadPoolExecutor | None = None
+    def __init__(self, store: EmbeddedStore) -> None:
+        self._store = store
 
     async def open(self) -> None:
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xinyi-restore")
-        await self._call(self._connect)
-
-    def _connect(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        # The embedded store writes the same file from its own thread: wait for its lock.
-        conn = sqlite3.connect(
-            self._path, check_same_thread=False, isolation_level=None, timeout=10
-        )
-        conn.executescript(_SCHEMA)
-        self._conn = conn
+        await self._store.ensure_schema(_SCHEMA)
 
     async def close(self) -> None:
-        if self._thread is None:
-            return
-        if self._conn is not None:
-            await self._call(self._conn.close)
-            self._conn = None
-        self._thread.shutdown(wait=True)
-        self._thread = None
-
-    async def _call(self, fn: Any, *args: Any) -> Any:
-        if self._thread is None:
-            raise StoreUnavailable("the restorations store is not open")
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"restorations database failed: {exc}") from exc
-
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StoreUnavailable("the restorations store is not open")
-        return self._conn
+        return None  # the embedded store owns the connections
 
     async def link(self, subject_key: str, record_ids: Sequence[str], link: ConstraintLink) -> None:
         rows = [
@@ -81,66 +46,54 @@ class EmbeddedRestorations(RestorationStore):
             for record_id in record_ids
         ]
         if rows:
-            await self._call(self._link, rows)
-
-    def _link(self, rows: list[tuple[str, str, str, str]]) -> None:
-        db = self._db()
-        with db:
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany("INSERT OR IGNORE INTO restoration_links VALUES (?, ?, ?, ?)", rows)
+            await self._store.in_writer(_link, rows)
 
     async def restore(
         self, subject_key: str, record_id: str, event: str, at: str
     ) -> list[Restoration]:
-        result: list[Restoration] = await self._call(
-            self._restore, subject_key, record_id, event, at
+        result: list[Restoration] = await self._store.in_writer(
+            _restore, subject_key, record_id, event, at
         )
         return result
-
-    def _restore(self, subject_key: str, record_id: str, event: str, at: str) -> list[Restoration]:
-        db = self._db()
-        out = []
-        with db:
-            db.execute("BEGIN IMMEDIATE")
-            links = db.execute(
-                "SELECT link FROM restoration_links WHERE subject_key = ? AND record_id = ?"
-                " ORDER BY decision_id",
-                (subject_key, record_id),
-            ).fetchall()
-            db.execute(
-                "DELETE FROM restoration_links WHERE subject_key = ? AND record_id = ?",
-                (subject_key, record_id),
-            )
-            for (raw,) in links:
-                cur = db.execute(
-                    "INSERT INTO restorations (link, record_id, event, restored_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (raw, record_id, event, at),
-                )
-                seq = cur.lastrowid
-                out.append(
-                    Restoration(str(seq), ConstraintLink.from_json(raw), record_id, event, at)
-                )
-        return out
 
     async def restorations(self, after: str | None, limit: int) -> list[Restoration]:
         if after is not None and not (after.isdigit() and len(after) <= 18):
             raise ValueError("not a cursor this store handed out")
         start = int(after) if after is not None else 0
-        rows = await self._call(self._read, start, limit)
+        rows = self._store.reader.execute(
+            "SELECT seq, link, record_id, event, restored_at FROM restorations"
+            " WHERE seq > ? ORDER BY seq LIMIT ?",
+            (start, limit),
+        ).fetchall()
         return [
-            Restoration(str(seq), ConstraintLink.from_json(raw), record_id, event, at)
-            for seq, raw, record_id, event, at in rows
+            Restoration(str(seq), ConstraintLink.from_json(raw), rid, ev, at)
+            for seq, raw, rid, ev, at in rows
         ]
 
-    def _read(self, start: int, limit: int) -> list[tuple[int, str, str, str, str]]:
-        rows: list[tuple[int, str, str, str, str]] = (
-            self._db()
-            .execute(
-                "SELECT seq, link, record_id, event, restored_at FROM restorations"
-                " WHERE seq > ? ORDER BY seq LIMIT ?",
-                (start, limit),
-            )
-            .fetchall()
+
+def _link(conn: sqlite3.Connection, rows: list[tuple[str, str, str, str]]) -> None:
+    conn.executemany("INSERT OR IGNORE INTO restoration_links VALUES (?, ?, ?, ?)", rows)
+
+
+def _restore(
+    conn: sqlite3.Connection, subject_key: str, record_id: str, event: str, at: str
+) -> list[Restoration]:
+    links = conn.execute(
+        "SELECT link FROM restoration_links WHERE subject_key = ? AND record_id = ?"
+        " ORDER BY decision_id",
+        (subject_key, record_id),
+    ).fetchall()
+    conn.execute(
+        "DELETE FROM restoration_links WHERE subject_key = ? AND record_id = ?",
+        (subject_key, record_id),
+    )
+    out = []
+    for (raw,) in links:
+        cur = conn.execute(
+            "INSERT INTO restorations (link, record_id, event, restored_at) VALUES (?, ?, ?, ?)",
+            (raw, record_id, event, at),
         )
-        return rows
+        out.append(
+            Restoration(str(cur.lastrowid), ConstraintLink.from_json(raw), record_id, event, at)
+        )
+    return out
