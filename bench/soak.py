@@ -18,8 +18,11 @@ non-2xx answer and transport error (goal: none); and the state directory's
 growth per decision (bytes of SQLite files, audit log and tree that each
 decision leaves behind).
 
-Issue 17's soak is ``--duration 600`` at 70% of the peak rate bench/run.py
-measures on the same machine, on a quiet machine.
+Issue 17's soak is ``--duration 600 --peak-fraction 0.7``: the gateway is
+pinned to CPU 0 and this client to CPU 1 (as bench/run.py pins them), wrk first
+measures the gateway's peak for ``--peak-seconds`` with bench/run.py's request
+mix and connections, and the soak then runs at that fraction of the peak, on
+the same process. ``--rate`` sets a fixed rate instead.
 """
 
 from __future__ import annotations
@@ -152,13 +155,34 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=30, help="seconds before the reference")
     parser.add_argument("--max-in-flight", type=int, default=256)
     parser.add_argument("--json", metavar="FILE", help="also write the result here")
+    parser.add_argument(
+        "--peak-fraction",
+        type=float,
+        help="measure the peak with wrk first and soak at this fraction of it (overrides --rate)",
+    )
+    parser.add_argument("--peak-seconds", type=float, default=15)
+    parser.add_argument("--connections", type=int, default=64, help="wrk's, for the peak")
     args = parser.parse_args()
+    peak: dict[str, Any] | None = None
+    pin = args.peak_fraction is not None and bench_run.cpu_count() >= 2
     with tempfile.TemporaryDirectory(prefix="xinyi-soak-") as tmp:
         workdir = Path(tmp)
-        server = bench_run.start_gateway("soak", workdir, None, access_log=False)
+        server = bench_run.start_gateway("soak", workdir, 0 if pin else None, access_log=False)
         try:
             bench_run.prepare(server)  # every request answers 200 with its expected outcome
             assert server.state is not None
+            if args.peak_fraction is not None:
+                if pin:
+                    os.sched_setaffinity(0, {1})  # this client and wrk on the other CPU
+                bench_run.wrk(server, args, 1 if pin else None, 3)  # warm-up
+                peak = bench_run.wrk(server, args, 1 if pin else None, args.peak_seconds)
+                args.rate = peak["rps"] * args.peak_fraction
+                print(
+                    f"peak {peak['rps']:.0f} req/s over"
+                    f" {args.peak_seconds:g} s (p99 {peak['p99_us'] / 1000:.1f} ms);"
+                    f" soaking at {args.rate:.0f}/s",
+                    flush=True,
+                )
             requests = bench_run.build_requests(
                 json.loads((server.state / "demo.json").read_text(encoding="utf-8"))
             )
@@ -177,6 +201,7 @@ def main() -> int:
     summary = {
         "duration_s": args.duration,
         "rate_per_s": args.rate,
+        "peak_per_s": peak["rps"] if peak else None,
         "sent": result["sent"],
         "answered": answered,
         "skipped_behind_schedule": result["skipped"],
