@@ -159,6 +159,13 @@ class LoanFactsCache:
             await self._fetch_facts(policies, chunk, today)
         return len(due)
 
+    def cached(self, today: dt.date) -> list[tuple[str, dict[str, Any]]]:
+        """Every enterprise's facts held for ``today`` and not expired (by subject key)."""
+        clock = time.monotonic()
+        return [
+            (key, hit[2]) for key, hit in self._facts.items() if hit[0] > clock and hit[1] == today
+        ]
+
     def forget(self, subject_key: str | None = None) -> None:
         """A credit event changed a subject's records (by internal pseudonym; None: any)."""
         self._generation += 1

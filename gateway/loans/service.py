@@ -271,8 +271,13 @@ class LoanService:
     async def warm_facts(
         self, policies: PolicySet, today: dt.date, now: int, *, within_s: float = 0.0
     ) -> int:
-        """See ``LoanFactsCache.warm_facts`` (run by gateway/loans/warmer.py)."""
-        return await self.facts.warm_facts(policies, today, now, within_s=within_s)
+        """See ``LoanFactsCache.warm_facts`` (run by gateway/loans/warmer.py); then the
+        rule keys 名单推荐 reads are built for the facts now cached."""
+        derived = await self.facts.warm_facts(policies, today, now, within_s=within_s)
+        if derived:
+            products = await self.store.list_products()
+            await self._recommendations.warm_keys(products, policies, today)
+        return derived
 
     def forget(self, subject_key: str | None = None) -> None:
         """A credit event changed a subject's records (by internal pseudonym; None: any)."""
