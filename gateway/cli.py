@@ -43,8 +43,7 @@ from gateway import access_log
 from gateway.loans import cli as loans_cli
 from gateway.logs import configure_logging
 from gateway.policy.bundle import BundleError
-from gateway.policy.loader import PolicyLoadError, load_policy_dir
-from gateway.resources import shipped
+from gateway.policy.loader import PolicyLoadError
 from gateway.settings import ConfigError, Settings, load_settings
 
 __all__ = ["main"]
@@ -285,142 +284,10 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-def _policy_lint(args: argparse.Namespace) -> int:
-    directory = Path(args.dir) if args.dir else shipped("policies")
-    files = [Path(f) for f in args.files] or None
-    try:
-        policies = load_policy_dir(directory, files)
-    except PolicyLoadError as exc:
-        for problem in exc.problems:
-            print(problem)
-        return 2 if exc.unreadable else 1
-    count = sum(len(v) for v in policies.by_scene.values())
-    print(f"ok: {count} policies accepted ({policies.hash})")
-    return 0
-
-
-def _policy_test(args: argparse.Namespace) -> int:
-    directory = Path(args.dir) if args.dir else shipped("policies")
-    try:
-        policies = load_policy_dir(directory)
-    except PolicyLoadError as exc:
-        for problem in exc.problems:
-            print(problem)
-        return 2 if exc.unreadable else 1
-    cases = sum(len(c.policy.tests) for ps in policies.by_scene.values() for c in ps)
-    print(f"ok: {cases} policy tests passed")
-    return 0
-
-
-def _policy_explain(args: argparse.Namespace) -> int:
-    import orjson
-
-    from gateway.policy.explain import explain
-
-    directory = Path(args.dir) if args.dir else shipped("policies")
-    try:
-        policies = load_policy_dir(directory)
-        facts = orjson.loads(Path(args.facts).read_bytes())
-    except PolicyLoadError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 2 if exc.unreadable else 1
-    except (OSError, orjson.JSONDecodeError) as exc:
-        print(f"{args.facts}: cannot read facts as JSON ({exc})", file=sys.stderr)
-        return 2
-    if not isinstance(facts, dict):
-        print(f"{args.facts}: facts must be a JSON object of fact name to value", file=sys.stderr)
-        return 2
-    # JSON has no dates: ISO strings for date facts become dates, as in YAML.
-    for name, value in list(facts.items()):
-        fact = policies.catalogue.facts.get(name)
-        if fact is not None and fact.type.value == "date" and isinstance(value, str):
-            facts[name] = dt.date.fromisoformat(value)
-    day = dt.date.fromisoformat(args.as_of) if args.as_of else dt.date.today()
-    compiled = policies.active(args.scene, day)
-    if compiled is None:
-        print(f"no policy for scene {args.scene!r} is in effect on {day}", file=sys.stderr)
-        return 1
-    print(f"as of {day}")
-    print(explain(compiled, policies.catalogue, facts))
-    return 0
-
-
-def _bundle(args: argparse.Namespace) -> int:
-    from gateway.policy import bundle
-
-    try:
-        if args.bundle_command == "build":
-            directory = Path(args.dir) if args.dir else shipped("policies")
-            digest = bundle.build_bundle(directory, Path(args.out))
-            print(f"built {args.out}: policy set {digest} (unsigned)")
-        elif args.bundle_command == "sign":
-            kid = bundle.sign_bundle(Path(args.file), Path(args.key))
-            print(f"signed {args.file} with key {kid}")
-        elif args.bundle_command == "verify":
-            trusted = bundle.load_trusted_keys(Path(args.keys))
-            policies = bundle.load_bundle(Path(args.file), trusted)
-            print(f"ok: {args.file} is signed by a trusted key; policy set {policies.hash}")
-        else:
-            kid = bundle.new_office_key(Path(args.key), Path(args.jwks))
-            print(f"made key {kid}: private {args.key} (keep it offline), public {args.jwks}")
-    except PolicyLoadError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 2 if exc.unreadable else 1
-    except (bundle.BundleError, OSError) as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    return 0
-
-
 def _ui_password(args: argparse.Namespace) -> int:
     from gateway.ui.cli import hash_password_command
 
     return hash_password_command()
-
-
-def _keys(args: argparse.Namespace) -> int:
-    from gateway.tokens.keys import KeyRing, KeyRingError
-
-    state_dir = _state_dir(args)
-    if state_dir is None:
-        return 2
-    ring = KeyRing.load(state_dir / "keys")
-    try:
-        if args.keys_command == "add":
-            key = ring.add(args.alg)
-            print(f"published {key.alg} key {key.kid}; activate it after partners refresh the JWKS")
-        elif args.keys_command == "activate":
-            key = ring.activate(args.kid)
-            print(f"{key.kid} now signs {key.alg} tokens")
-        elif args.keys_command == "retire":
-            key = ring.retire(args.kid)
-            print(f"{key.kid} retired")
-    except KeyRingError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    if args.keys_command == "list":
-        for key in ring.entries():
-            until = f" verify_until={key.verify_until:%Y-%m-%d}" if key.verify_until else ""
-            print(f"{key.kid}  {key.alg:5}  {key.status:9}  created={key.created:%Y-%m-%d}{until}")
-    else:
-        # The running gateway holds the ring in memory: SIGHUP (or the admin API) reloads it.
-        print("send SIGHUP to the running gateway to apply", file=sys.stderr)
-    return 0
-
-
-def _state_dir(args: argparse.Namespace) -> Path | None:
-    """The state directory ``serve`` would use: --state-dir, else the configuration
-    (``--config``, ``XINYI_STATE_DIR``), else its default."""
-    if args.state_dir:
-        return Path(args.state_dir).resolve()
-    try:
-        settings = load_settings(Path(args.config) if args.config else None)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return None
-    return settings.state_dir.resolve()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -451,68 +318,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
 
-    policy = sub.add_parser("policy", help="check and test policy files").add_subparsers(
-        dest="policy_command", required=True
-    )
-    lint = policy.add_parser("lint", help="check catalogues and policies (POLICY.md)")
-    lint.add_argument("--dir")
-    lint.add_argument("files", nargs="*")
-    lint.set_defaults(run=_policy_lint)
-    ptest = policy.add_parser("test", help="run every policy's tests")
-    ptest.add_argument("--dir")
-    ptest.set_defaults(run=_policy_test)
+    from gateway.policy.cli import add_policy_commands
+    from gateway.tokens.cli import add_keys_commands
 
-    from gateway.policy.prove_cmd import run_diff, run_prove
-
-    prove = policy.add_parser("prove", help="prove what each policy does (SMT; docs/prove.md)")
-    prove.add_argument("--dir")
-    prove.add_argument("files", nargs="*")
-    prove.set_defaults(run=run_prove)
-    pdiff = policy.add_parser("diff", help="who gains and who loses between two versions")
-    pdiff.add_argument("old")
-    pdiff.add_argument("new")
-    pdiff.add_argument("--dir", help="catalogues to read them with (default the shipped ones)")
-    pdiff.set_defaults(run=run_diff)
-
-    explain = policy.add_parser("explain", help="trace a policy's rules on given facts")
-    explain.add_argument("scene")
-    explain.add_argument("--facts", required=True, help="JSON object: fact name → value")
-    explain.add_argument("--as-of", help="evaluation date, YYYY-MM-DD (default today)")
-    explain.add_argument("--dir")
-    explain.set_defaults(run=_policy_explain)
-
-    bundles = policy.add_parser("bundle", help="signed policy bundles").add_subparsers(
-        dest="bundle_command", required=True
-    )
-    build = bundles.add_parser("build", help="check a policy directory and bundle it")
-    build.add_argument("--dir")
-    build.add_argument("--out", required=True)
-    sign = bundles.add_parser("sign", help="sign a bundle with a credit-office key")
-    sign.add_argument("file")
-    sign.add_argument("--key", required=True, help="Ed25519 private key (PEM)")
-    verify_bundle = bundles.add_parser("verify", help="verify a bundle's signature and content")
-    verify_bundle.add_argument("file")
-    verify_bundle.add_argument("--keys", required=True, help="JWKS of trusted credit-office keys")
-    keygen = bundles.add_parser("keygen", help="make a credit-office signing key pair")
-    keygen.add_argument("--key", required=True, help="where to write the private key (PEM)")
-    keygen.add_argument("--jwks", required=True, help="where to write the public JWKS")
-    for command in (build, sign, verify_bundle, keygen):
-        command.set_defaults(run=_bundle)
-
-    keys = sub.add_parser("keys", help="the token signing key ring").add_subparsers(
-        dest="keys_command", required=True
-    )
-    key_list = keys.add_parser("list", help="every key with its state")
-    key_add = keys.add_parser("add", help="publish a new key (not signing yet)")
-    key_add.add_argument("--alg", choices=["EdDSA", "ES256"], default="EdDSA")
-    key_activate = keys.add_parser("activate", help="sign with a published key from now on")
-    key_activate.add_argument("kid")
-    key_retire = keys.add_parser("retire", help="drop a key once its tokens have expired")
-    key_retire.add_argument("kid")
-    for command in (key_list, key_add, key_activate, key_retire):
-        command.add_argument("--state-dir", help="state directory (default: as serve)")
-        command.add_argument("--config", help="gateway YAML configuration naming the state")
-        command.set_defaults(run=_keys)
+    add_policy_commands(sub)
+    add_keys_commands(sub)
 
     ui = sub.add_parser("ui", help="the pages at /ui").add_subparsers(
         dest="ui_command", required=True

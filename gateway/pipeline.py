@@ -17,12 +17,17 @@ from typing import Any
 
 import orjson
 
-from adapters.credit.base import CreditRecord, CreditSource, CreditSourceError, SubjectKind
+from adapters.credit.base import (
+    CircuitOpen,
+    CreditRecord,
+    CreditSource,
+    CreditSourceError,
+    SubjectKind,
+)
 from gateway.audit.events import audit_event
 from gateway.commitments.models import BREACH_RECORD_TYPE
 from gateway.errors import DependencyUnavailable
 from gateway.facts.cache import RecordCache
-from gateway.facts.circuit import CircuitBreaker
 from gateway.ids import ordered_id
 from gateway.metrics import Metrics
 from gateway.policy.evaluator import Evaluation
@@ -111,7 +116,11 @@ class DecisionPipeline:
         self._t_audit = stage.labels("audit")
         self._t_sign = stage.labels("sign")
         self._t_append = metrics.audit_append_seconds.labels(type(store).__name__)
-        self._circuit = CircuitBreaker(metrics.circuit_open.labels(credit_name))
+        # The breaker is the source's own (purgatory in the platform adapter): the
+        # gauge shows what it last said, open from a refused lookup to a good one.
+        self._circuit_gauge = metrics.circuit_open.labels(credit_name)
+        self._circuit_gauge.set(0)
+        self._circuit_open = False
         # labels() costs a lock and a tuple hash each call; children are kept instead.
         self._counted: dict[tuple[str, str, str], Any] = {}
         self._issued: dict[str, Any] = {}
@@ -146,21 +155,24 @@ class DecisionPipeline:
         records = self._cache.get(subject_key)
         if records is not None:
             return records
-        if not self._circuit.allow():
-            self._metrics.upstream_calls.labels(self._credit_name, "short_circuited").inc()
-            raise DependencyUnavailable("the credit source is not answering", retry_after_s=5)
         try:
             records = await self._credit.records(kind, subject_id)
         except CreditSourceError as exc:
-            self._circuit.failed()
-            self._metrics.upstream_calls.labels(self._credit_name, "error").inc()
-            log.warning("credit source failed", extra={"adapter": self._credit_name})
+            if isinstance(exc, CircuitOpen):  # refused by the source's breaker: not asked
+                self._circuit_open = True
+                self._circuit_gauge.set(1)
+                self._metrics.upstream_calls.labels(self._credit_name, "short_circuited").inc()
+            else:
+                self._metrics.upstream_calls.labels(self._credit_name, "error").inc()
+                log.warning("credit source failed", extra={"adapter": self._credit_name})
             wait = exc.retry_after_s
             raise DependencyUnavailable(
                 "the credit source is not answering",
                 retry_after_s=max(1, math.ceil(wait)) if wait is not None else 1,
             ) from exc
-        self._circuit.succeeded()
+        if self._circuit_open:
+            self._circuit_open = False
+            self._circuit_gauge.set(0)
         self._metrics.upstream_calls.labels(self._credit_name, "ok").inc()
         # Records from domains that may not enter credit supervision are dropped
         # when facts are built; counted here, once per fetch.

@@ -86,6 +86,14 @@ class CreditSourceError(Exception):
         self.retry_after_s = retry_after_s
 
 
+class CircuitOpen(CreditSourceError):
+    """The source's circuit breaker refused the lookup without asking upstream.
+
+    The gateway counts it as ``short_circuited`` (not an upstream call) and
+    shows ``xinyi_upstream_circuit_open`` 1 until a lookup succeeds again.
+    """
+
+
 class UnknownRecord(CreditSourceError):
     """An event names a record the source does not hold."""
 

@@ -42,6 +42,7 @@ from tenacity import (
 
 from adapters.credit.base import (
     AdapterContext,
+    CircuitOpen,
     CreditRecord,
     CreditSource,
     CreditSourceError,
@@ -199,7 +200,7 @@ class PlatformCreditSource(CreditSource):
                 return await self._lookup(kind, subject_id)
         except OpenedState as opened:
             reopens = opened.opened_at + self._o.breaker_reset_seconds - time.time()
-            raise CreditSourceError(
+            raise CircuitOpen(
                 "the credit platform's circuit is open", retry_after_s=max(1.0, reopens)
             ) from None
 

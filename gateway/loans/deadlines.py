@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-__all__ = ["DEFAULT_WORKING_DAYS", "WorkingDays"]
+__all__ = ["DEFAULT_WORKING_DAYS", "WorkingDays", "iso_utc"]
 
 log = logging.getLogger("xinyi.loans")
 
@@ -78,3 +78,8 @@ class WorkingDays:
         """Epoch seconds at which a demand received at ``received_at`` becomes overdue."""
         day = dt.datetime.fromtimestamp(received_at, self._tz).date()
         return self._deadline_for_day(day)
+
+
+def iso_utc(epoch: int) -> str:
+    """Epoch seconds as ISO 8601 in UTC, as deadlines and expiries are shown."""
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()

@@ -9,25 +9,19 @@ shared hash chain, naming the enterprise only by the partner's pseudonym.
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import datetime as dt
-import heapq
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
 from prometheus_client import CollectorRegistry, Counter
 
-from adapters.credit.base import CreditSource, CreditSourceError
+from adapters.credit.base import CreditSource
 from gateway.errors import DependencyUnavailable, FieldError, InvalidRequest
 from gateway.ids import ordered_id
 from gateway.loans.bodies import DemandBody, ProductBody, ResponseBody
-from gateway.loans.deadlines import WorkingDays
+from gateway.loans.deadlines import WorkingDays, iso_utc
+from gateway.loans.facts_cache import LoanFactsCache
 from gateway.loans.matching import (
     DemandTerms,
     LoanFactPlans,
@@ -43,6 +37,7 @@ from gateway.loans.models import (
     LoanProduct,
     LoanResponse,
 )
+from gateway.loans.recommendations import LoanRecommendations, Recommendation
 from gateway.loans.rules.compile import ProductRules
 from gateway.loans.sealing import Sealer
 from gateway.loans.stats import OverduePair, bank_stats, overdue_pairs, state_for
@@ -55,8 +50,6 @@ from gateway.trust.pseudonyms import Pseudonyms
 __all__ = ["LoanService", "Recommendation"]
 
 SCENE = "loan"
-# Enterprises whose records one warm-up step reads before yielding to requests.
-_WARM_CHUNK = 2000
 
 
 class Conflict(InvalidRequest):
@@ -65,40 +58,6 @@ class Conflict(InvalidRequest):
     status = 409
     code = "conflict"
     title = "Conflict"
-
-
-@dataclass(slots=True)
-class Recommendation:
-    demand: LoanDemand
-    match: ProductMatch
-    # Lowest rate (best credit) first, then the larger amount, then the oldest demand.
-    rank: tuple[float, int, int, str]
-
-    def key(self) -> tuple[float, int, int, str]:
-        return self.rank
-
-
-_RANK = attrgetter("rank")
-
-
-def _cursor(key: tuple[Any, ...]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
-
-
-def decode_cursor(raw: str) -> tuple[Any, ...]:
-    try:
-        data = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (ValueError, orjson.JSONDecodeError):
-        data = None
-    if not isinstance(data, list) or not data:
-        raise InvalidRequest(
-            "the cursor is not one this gateway gave", errors=[FieldError("/cursor", "invalid")]
-        )
-    return tuple(data)
-
-
-def _iso(epoch: int) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()
 
 
 class LoanService:
@@ -117,31 +76,37 @@ class LoanService:
     ) -> None:
         self.store = store
         self._audit = audit
-        self._credit = credit
         self._pseudonyms = pseudonyms
         self._sealer = sealer
         self.rules = ProductRules()
         self.plans = LoanFactPlans()
         self.working_days = WorkingDays(tz)
         self._banks = tuple(banks)
-        self._ttl = facts_ttl_s
-        # Record-derived facts per enterprise (internal pseudonym) and day, for
-        # 名单推荐 over many demands; as fresh as the decision path's record cache.
-        self._facts: dict[str, tuple[float, dt.date, dict[str, Any]]] = {}
-        # Credit events seen while records are being read (see _fetch_facts).
-        self._generation = 0
-        self._cleared = 0
-        self._fetching = 0
-        self._forgotten: dict[str, int] = {}
-        self._read_keys: dict[
-            tuple[str, ...], dict[str, tuple[dict[str, Any], tuple[Any, ...]]]
-        ] = {}
         self.operations = Counter(
             "xinyi_loans_total",
             "Loan workflow operations: products published, demands recorded, matches, "
             "enterprises listed in 名单推荐, responses by status",
             ["operation"],
             registry=registry,
+        )
+        self.facts = LoanFactsCache(
+            store=store,
+            credit=credit,
+            sealer=sealer,
+            plans=self.plans,
+            banks=banks,
+            ttl_s=facts_ttl_s,
+        )
+        self._recommendations = LoanRecommendations(
+            store=store,
+            rules=self.rules,
+            plans=self.plans,
+            facts=self.facts,
+            sealer=sealer,
+            pseudonyms=pseudonyms,
+            deadline=self.deadline,
+            audit_use=self._audit_use,
+            operations=self.operations,
         )
 
     async def open(self) -> None:
@@ -279,9 +244,9 @@ class LoanService:
             "term_months": demand.term_months,
             "purpose": demand.purpose,
             "region": demand.region,
-            "created_at": _iso(demand.created_at),
-            "expires_at": _iso(demand.expires_at),
-            "response_deadline": _iso(deadline),
+            "created_at": iso_utc(demand.created_at),
+            "expires_at": iso_utc(demand.expires_at),
+            "response_deadline": iso_utc(deadline),
         }  # fmt: skip
         if caller.kind == "bank":
             own = [r for r in responses if r.bank == caller.id]
@@ -302,122 +267,21 @@ class LoanService:
         body["responses"] = [r.as_json() for r in responses]
         return body
 
-    # -- credit data -----------------------------------------------------------------------
-    async def _base_facts(
-        self, policies: PolicySet, keyed: dict[str, str], today: dt.date
-    ) -> dict[str, dict[str, Any]]:
-        """Record-derived facts per subject key; ``keyed`` maps key → subject id."""
-        clock = time.monotonic()
-        out: dict[str, dict[str, Any]] = {}
-        missing: dict[str, str] = {}
-        for key, subject_id in keyed.items():
-            hit = self._facts.get(key)
-            if hit is not None and hit[0] > clock and hit[1] == today:
-                out[key] = hit[2]
-            else:
-                missing[subject_id] = key
-        if missing:
-            out.update(await self._fetch_facts(policies, missing, today))
-        return out
-
-    async def _fetch_facts(
-        self, policies: PolicySet, missing: dict[str, str], today: dt.date
-    ) -> dict[str, dict[str, Any]]:
-        """Read the records of ``missing`` (subject id → key), derive and cache their facts."""
-        plan = self.plans.plan(policies)
-        started = self._generation
-        self._fetching += 1
-        try:
-            found = await self._credit.records_many("enterprise", list(missing))
-        except CreditSourceError as exc:
-            raise DependencyUnavailable("the credit source is not answering") from exc
-        finally:
-            self._fetching -= 1
-        expires = time.monotonic() + self._ttl
-        if len(self._facts) > 500_000:
-            self._facts.clear()
-        forgotten = self._forgotten
-        cleared = self._cleared > started
-        out: dict[str, dict[str, Any]] = {}
-        for subject_id, records in found.items():
-            key = missing[subject_id]
-            facts = plan.from_records(records, today)
-            out[key] = facts
-            # A credit event that arrived while the records were being read may have
-            # changed them after the read: these facts answer this request only.
-            if self._ttl > 0 and not cleared and forgotten.get(key, -1) <= started:
-                self._facts[key] = (expires, today, facts)
-        if not self._fetching:
-            forgotten.clear()
-        return out
-
-    async def _demand_facts(
-        self, policies: PolicySet, demands: list[LoanDemand], today: dt.date
-    ) -> dict[str, dict[str, Any]]:
-        """Record-derived facts per demand's enterprise (by subject key).
-
-        Only enterprises whose facts are not cached have their seal opened and
-        their records read — all of them in one bulk call to the credit source.
-        """
-        clock = time.monotonic()
-        cache = self._facts
-        out: dict[str, dict[str, Any]] = {}
-        missing: dict[str, str] = {}
-        for d in demands:
-            key = d.subject_key
-            if key in out:
-                continue
-            hit = cache.get(key)
-            if hit is not None and hit[0] > clock and hit[1] == today:
-                out[key] = hit[2]
-            else:
-                missing[self._sealer.open(d.id, d.sealed)[0]] = key
-        if missing:
-            out.update(await self._fetch_facts(policies, missing, today))
-        return out
-
+    # -- credit data (facts_cache.py) ----------------------------------------------------------
     async def warm_facts(
         self, policies: PolicySet, today: dt.date, now: int, *, within_s: float = 0.0
     ) -> int:
-        """Derive the facts of every enterprise with an open demand whose cached facts are
-        missing, of another day, or expire within ``within_s``; how many were derived.
-
-        Run in the background (gateway/loans/warmer.py) so that 名单推荐 reads cached
-        facts only. Records are read in chunks, yielding to the event loop between them.
-        """
-        if self._ttl <= 0:
-            return 0
-        demands: dict[str, LoanDemand] = {}
-        for bank in self._banks or (ALL_BANKS,):
-            for d in await self.store.open_demands(bank, now):
-                demands.setdefault(d.subject_key, d)
-        horizon = time.monotonic() + within_s
-        due: dict[str, str] = {}
-        for key, d in demands.items():
-            hit = self._facts.get(key)
-            if hit is None or hit[0] <= horizon or hit[1] != today:
-                due[self._sealer.open(d.id, d.sealed)[0]] = key
-        chunk: dict[str, str] = {}
-        for subject_id, key in due.items():
-            chunk[subject_id] = key
-            if len(chunk) >= _WARM_CHUNK:
-                await self._fetch_facts(policies, chunk, today)
-                chunk = {}
-                await asyncio.sleep(0)
-        if chunk:
-            await self._fetch_facts(policies, chunk, today)
-        return len(due)
+        """See ``LoanFactsCache.warm_facts`` (run by gateway/loans/warmer.py); then the
+        rule keys 名单推荐 reads are built for the facts now cached."""
+        derived = await self.facts.warm_facts(policies, today, now, within_s=within_s)
+        if derived:
+            products = await self.store.list_products()
+            await self._recommendations.warm_keys(products, policies, today)
+        return derived
 
     def forget(self, subject_key: str | None = None) -> None:
         """A credit event changed a subject's records (by internal pseudonym; None: any)."""
-        self._generation += 1
-        if subject_key is None:
-            self._facts.clear()
-            self._cleared = self._generation
-        else:
-            self._facts.pop(subject_key, None)
-            if self._fetching:
-                self._forgotten[subject_key] = self._generation
+        self.facts.forget(subject_key)
 
     async def _audit_use(self, event: AuditEvent) -> None:
         try:
@@ -442,7 +306,7 @@ class LoanService:
     ) -> list[ProductMatch]:
         products = await self.store.list_products(caller.id if caller.kind == "bank" else None)
         key = self._pseudonyms.internal("enterprise", subject_id)
-        base = (await self._base_facts(policies, {key: subject_id}, today))[key]
+        base = (await self.facts.base_facts(policies, {key: subject_id}, today))[key]
         plan = self.plans.plan(policies)
         facts = plan.with_context(base, terms.context, today)
         matches = []
@@ -478,7 +342,7 @@ class LoanService:
         )
         return ranked
 
-    # -- 名单推荐 -----------------------------------------------------------------------------
+    # -- 名单推荐 (recommendations.py) ----------------------------------------------------------
     async def rank_demands(
         self,
         product: LoanProduct,
@@ -488,61 +352,10 @@ class LoanService:
         *,
         ordered: bool = True,
     ) -> list[Recommendation]:
-        """Every open demand that authorised the product's bank and matches it, ranked
-        (``ordered=False``: in no particular order, for a caller that takes one page)."""
-        compiled = self.rules.compiled(product, policies)
-        if compiled is None or product.status != "active" or not product.valid_on(today):
-            return []
-        kinds, regions = product.subject_kinds, product.regions
-        low, high = product.amount_min, product.amount_max
-        shortest, longest = product.term_min, product.term_max
-        covered: dict[str, bool] = {}  # per region code: a few hundred codes at most
-        candidates = []
-        for d in await self.store.open_demands(product.bank, now):
-            if not (low <= d.amount <= high and shortest <= d.term_months <= longest):
-                continue
-            inside = covered.get(d.region)
-            if inside is None:
-                inside = covered[d.region] = not region_cover(d.region).isdisjoint(regions)
-            if inside and d.subject_kind in kinds:
-                candidates.append(d)
-        base = await self._demand_facts(policies, candidates, today)
-        plan = self.plans.plan(policies)
-        # Most products read no request context: their rules run on the cached facts as
-        # they are, without a copy per demand.
-        reads_context = not plan.context_dependent.isdisjoint(compiled.policy.reads)
-        outcome_of = compiled.outcome
-        found = []
-        # The values of the facts the rules read, per enterprise, kept while its cached
-        # facts are the same object (a credit event or renewal replaces them).
-        reads = compiled.reads
-        keys = self._read_keys.setdefault(reads, {})
-        if len(keys) > 500_000:
-            keys.clear()
-        for d in candidates:
-            facts = base[d.subject_key]
-            if reads_context:
-                context = {"loan_amount": d.amount, "term_months": d.term_months}
-                outcome = outcome_of(plan.with_context(facts, context, today))
-            else:
-                held = keys.get(d.subject_key)
-                if held is None or held[0] is not facts:
-                    get = facts.get
-                    held = keys[d.subject_key] = (facts, tuple([get(n) for n in reads]))
-                outcome = outcome_of(facts, held[1])
-            if outcome.constrained_by or not outcome.access:
-                continue
-            eligible = d.amount if d.amount < high else high
-            if outcome.cap is not None and outcome.cap < eligible:
-                eligible = int(outcome.cap)
-            if eligible < low:
-                continue
-            rate = round(max(product.rate_min, product.rate_max - outcome.bp / 100), 4)
-            match = ProductMatch(product, True, [], eligible, rate, outcome.bp, outcome.fired)
-            found.append(Recommendation(d, match, (rate, -eligible, d.created_at, d.id)))
-        if ordered:
-            found.sort(key=_RANK)
-        return found
+        """See ``LoanRecommendations.rank_demands``."""
+        return await self._recommendations.rank_demands(
+            product, policies, today, now, ordered=ordered
+        )
 
     async def recommendations(
         self,
@@ -555,69 +368,9 @@ class LoanService:
         limit: int,
         cursor: str | None,
     ) -> dict[str, Any]:
-        ranked = await self.rank_demands(
-            product, policies, today, int(now.timestamp()), ordered=False
+        return await self._recommendations.recommendations(
+            bank, product, policies, today, now, limit=limit, cursor=cursor
         )
-        if cursor is not None:
-            after = list(decode_cursor(cursor))
-            ranked = [r for r in ranked if list(r.rank) > after]
-        # One page needs the best limit + 1 entries, not a sort of every match.
-        page = heapq.nsmallest(limit + 1, ranked, key=_RANK)[:limit]
-        entries = []
-        events = []
-        for rec in page:
-            demand = rec.demand
-            subject_id, name = self._sealer.open(demand.id, demand.sealed)
-            pseudonym = self._pseudonyms.of(bank.pseudonym_sector, "enterprise", subject_id)
-            enterprise: dict[str, Any] = {"pseudonym": pseudonym}
-            if demand.discloses_to(bank.id):
-                enterprise = {"id": subject_id, "name": name}
-            entries.append(
-                {
-                    "demand_id": demand.id,
-                    "enterprise": enterprise,
-                    "amount": demand.amount,
-                    "term_months": demand.term_months,
-                    "purpose": demand.purpose,
-                    "region": demand.region,
-                    "eligible_amount": rec.match.eligible_amount,
-                    "rate": rec.match.rate,
-                    "discount_bp": rec.match.discount_bp,
-                    "rules": [
-                        {"rule": r.rule, "legal_basis": list(r.legal_basis)}
-                        for r in rec.match.fired
-                    ],
-                    "response_deadline": _iso(self.deadline(demand)),
-                    "expires_at": _iso(demand.expires_at),
-                }
-            )
-            events.append(
-                AuditEvent(
-                    kind="loan_recommendation",
-                    time=now.isoformat(timespec="seconds"),
-                    partner=bank.id,
-                    record_id=ordered_id("rec_"),
-                    scene=SCENE,
-                    purpose=bank.purposes[0] if bank.purposes else "credit_loan_assessment",
-                    subject=pseudonym,
-                    outcome="listed",
-                    detail={
-                        "product": product.id,
-                        "version": product.version,
-                        "demand_id": demand.id,
-                    },
-                )
-            )
-        await asyncio.gather(*(self._audit_use(e) for e in events))
-        self.operations.labels("recommendation_listed").inc(len(events))
-        body: dict[str, Any] = {
-            "product": {"id": product.id, "version": product.version},
-            "remaining": len(ranked),
-            "recommendations": entries,
-        }
-        if len(ranked) > limit:
-            body["next_cursor"] = _cursor(page[-1].rank)
-        return body
 
     # -- responses ---------------------------------------------------------------------------
     async def respond(

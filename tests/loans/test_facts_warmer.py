@@ -115,6 +115,30 @@ async def test_the_warm_up_fills_the_cache_so_a_ranking_reads_no_records(
     assert await loans.warm_facts(shipped_policies, TODAY + dt.timedelta(days=1), NOW) == 6
 
 
+async def test_the_warm_up_builds_the_rule_keys_the_first_ranking_reads(
+    setup: tuple[LoanService, Ledger, LoanProduct, Pseudonyms], shipped_policies: PolicySet
+) -> None:
+    loans, ledger, product, pseudonyms = setup
+    assert await loans.store.create_product(product)
+    await loans.warm_facts(shipped_policies, TODAY, NOW)
+    # One read set (the product's), one key per enterprise, before any request.
+    keys = loans._recommendations._read_keys
+    assert [len(by_subject) for by_subject in keys.values()] == [len(SUBJECTS)]
+    built = dict(next(iter(keys.values())))
+    assert await _ranked(loans, product, shipped_policies) == ["dem_0000", "dem_0001", "dem_0002"]
+    # The ranking used them as they were: none was built again.
+    assert all(next(iter(keys.values()))[k] is v for k, v in built.items())
+    # A credit event replaces an enterprise's facts: the next pass builds its key anew.
+    ledger.held[SUBJECTS[4]] = [_red(SUBJECTS[4])]
+    loans.forget(pseudonyms.internal("enterprise", SUBJECTS[4]))
+    assert await loans.warm_facts(shipped_policies, TODAY, NOW) == 1
+    changed = pseudonyms.internal("enterprise", SUBJECTS[4])
+    assert next(iter(keys.values()))[changed] is not built[changed]
+    assert await _ranked(loans, product, shipped_policies) == [
+        "dem_0000", "dem_0001", "dem_0002", "dem_0004"
+    ]  # fmt: skip
+
+
 async def test_a_credit_event_changes_the_next_ranking_and_the_warmer_rederives(
     setup: tuple[LoanService, Ledger, LoanProduct, Pseudonyms], shipped_policies: PolicySet
 ) -> None:

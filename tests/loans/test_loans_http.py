@@ -345,7 +345,7 @@ async def test_credit_data_is_read_once_per_request(
     for n in range(5):
         more = product(f"demo-bank.extra-{n}")
         assert (await _post(demo, "/v1/loan-products", more, BANK)).status == 201
-    source = demo.gateway.loans._credit
+    source = demo.gateway.credit
     calls: list[int] = []
     original = source.records_many
 

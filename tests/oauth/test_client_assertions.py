@@ -619,7 +619,7 @@ async def test_an_expired_access_token_is_unauthenticated(
     assert (await oauth_demo.decide(person, "library", LIBRARY, headers=headers)).status == 200
     real_time = time.time
     later = SimpleNamespace(time=lambda: real_time() + 601, monotonic=time.monotonic)
-    monkeypatch.setattr("gateway.store.embedded.core.time", later)
+    monkeypatch.setattr("gateway.store.embedded.access_tokens.time", later)
     await _assert_unauthenticated(
         await oauth_demo.decide(person, "library", LIBRARY, headers=headers)
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.credit.base import CreditSourceError
+from adapters.credit.base import CircuitOpen
 from adapters.delivery.base import OutboundEvent
 from gateway.metrics import Metrics
 from gateway.outbox.models import OutboxItem
@@ -105,12 +105,15 @@ async def listing_revokes(serve: Serve, _: Path, __: pytest.MonkeyPatch) -> Serv
 async def credit_source_down(serve: Serve, _: Path, monkeypatch: pytest.MonkeyPatch) -> Served:
     served = await serve()
 
-    async def down(*_a: object) -> None:
-        raise CreditSourceError("the credit source is down")
+    async def open_circuit(*_a: object) -> None:
+        # What a source's breaker raises while open (the platform adapter's purgatory;
+        # tests/upstream drive the real one against the fake platform).
+        raise CircuitOpen("the credit source's circuit is open", retry_after_s=5)
 
-    monkeypatch.setattr(served.gateway.credit, "records", down)
-    for _ in range(6):  # the circuit opens after five failures in a row
-        assert (await served.decide("library", served.subject(SCORE_650))).status == 503
+    monkeypatch.setattr(served.gateway.credit, "records", open_circuit)
+    refused = await served.decide("library", served.subject(SCORE_650))
+    assert refused.status == 503
+    assert refused.headers["Retry-After"] == "5"
     return served
 
 

@@ -190,7 +190,7 @@ async def test_allocated_slots_and_statuses_survive_a_restart(
     await store.set_status(refs[1], 1)
     again = await reopen(store, db)
     try:
-        slist = again._lists[refs[0].list_id]
+        slist = again._status.lists[refs[0].list_id]
         assert {r.index for r in refs} <= slist.allocated
         assert [slist.get(r.index) for r in refs] == [0, 1, 0]
         # New tokens keep going into the same list and never reuse a taken slot.
@@ -417,7 +417,7 @@ async def test_allocate_status_gives_unique_indexes_in_range(store: EmbeddedStor
 
 async def test_allocation_moves_to_a_new_list_when_half_full(store: EmbeddedStore) -> None:
     first = await store.allocate_status()
-    slist = store._lists[first.list_id]
+    slist = store._status.lists[first.list_id]
     slist.allocated.update(range(STATUS_LIST_SIZE // 2))
     second = await store.allocate_status()
     assert second.list_id != first.list_id
@@ -461,7 +461,7 @@ async def test_revoked_token_status_survives_reopen(store: EmbeddedStore, db: Pa
     try:
         assert await again.token_status(ref) == 1
         # the slot stays allocated after a restart
-        assert ref.index in again._lists[ref.list_id].allocated
+        assert ref.index in again._status.lists[ref.list_id].allocated
     finally:
         await again.close()
 

@@ -128,6 +128,12 @@ async def test_the_circuit_opens_fails_fast_and_closes_again(
     await _assert_unavailable(up, response)
     assert up.platform.lookups == asked
     assert 8 <= int(response.headers["Retry-After"]) <= 10  # when the circuit half-opens
+    # The gateway's own view of it: refused lookups are not upstream calls.
+    assert up.sample("xinyi_upstream_circuit_open", adapter="platform") == 1
+    assert up.sample("xinyi_upstream_calls_total", adapter="platform", result="error") == 2
+    assert (
+        up.sample("xinyi_upstream_calls_total", adapter="platform", result="short_circuited") == 1
+    )
     clock.advance(6)
     response = await _decide(up)
     await _assert_unavailable(up, response)
@@ -141,6 +147,7 @@ async def test_the_circuit_opens_fails_fast_and_closes_again(
     assert response.status == 200, await response.text()
     assert up.platform.lookups == asked + 1
     assert up.sample("xinyi_credit_circuit_state", adapter="platform") == 0
+    assert up.sample("xinyi_upstream_circuit_open", adapter="platform") == 0
     for state in ("half-opened", "closed"):
         assert (
             up.sample("xinyi_credit_circuit_transitions_total", adapter="platform", state=state)

@@ -6,6 +6,7 @@ module here that works through the core's single writer thread, so its rows
 can join the same transaction as the change that causes them.
 """
 
-from gateway.store.embedded.core import STATUS_LIST_SIZE, EmbeddedStore, _StatusList
+from gateway.store.embedded.core import EmbeddedStore
+from gateway.store.embedded.status_lists import STATUS_LIST_SIZE, _StatusList
 
 __all__ = ["STATUS_LIST_SIZE", "EmbeddedStore", "_StatusList"]

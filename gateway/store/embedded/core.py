@@ -13,7 +13,6 @@ import asyncio
 import datetime as dt
 import logging
 import re
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable
@@ -24,7 +23,6 @@ from typing import Any, TypeVar
 import orjson
 
 from gateway.audit.chain import GENESIS, link
-from gateway.ids import random_below
 from gateway.store.base import (
     IDEMPOTENCY_TTL_S,
     AccessToken,
@@ -40,7 +38,16 @@ from gateway.store.base import (
     consent_to_json,
 )
 from gateway.store.batching import GroupCommit
+from gateway.store.embedded import (
+    access_tokens,
+    feedback,
+    idempotency,
+    issued_tokens,
+    replay,
+    status_lists,
+)
 from gateway.store.embedded.lock import StateLock, lock_state_dir
+from gateway.store.embedded.status_lists import STATUS_LIST_SIZE
 
 __all__ = ["STATUS_LIST_SIZE", "EmbeddedStore"]
 
@@ -51,13 +58,6 @@ T = TypeVar("T")
 BatchHook = Callable[[sqlite3.Connection, int, list[str], list[DecisionWrite]], None]
 
 log = logging.getLogger("xinyi.store")
-
-# Entries per status list: the IETF draft's privacy advice is a large list, so
-# one token's index says nothing about who holds it.
-STATUS_LIST_SIZE = 131_072
-# Start a new list once this share of the current one is handed out, so random
-# allocation stays cheap and indexes stay unguessable.
-_LIST_FILL = 0.5
 
 _SCHEMA = """
 PRAGMA journal_mode = WAL;
@@ -73,69 +73,26 @@ CREATE TABLE IF NOT EXISTS decisions (
     body TEXT NOT NULL,
     seq INTEGER
 );
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY,
-    decision_id TEXT NOT NULL,
-    partner TEXT NOT NULL,
-    applied INTEGER NOT NULL,
-    detail TEXT NOT NULL,
-    at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS feedback_by_decision ON feedback (decision_id);
 CREATE TABLE IF NOT EXISTS consents (
     consent_id TEXT PRIMARY KEY,
     body TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    jti TEXT PRIMARY KEY,
-    subject_key TEXT NOT NULL,
-    kid TEXT NOT NULL,
-    expires INTEGER NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tokens_by_subject ON tokens (subject_key, expires);
-CREATE INDEX IF NOT EXISTS tokens_by_kid ON tokens (kid, expires);
-CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY,
-    record TEXT NOT NULL,
-    expires REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS replay (
-    key TEXT PRIMARY KEY,
-    expires REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS health (
     id INTEGER PRIMARY KEY,
     checked REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS status_entries (
-    list_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    status INTEGER NOT NULL,
-    PRIMARY KEY (list_id, idx)
-);
 """
+# Each concept owns its tables; the core creates those the decision batch writes to.
+_SCHEMA += (
+    feedback.SCHEMA
+    + issued_tokens.SCHEMA
+    + idempotency.SCHEMA
+    + replay.SCHEMA
+    + status_lists.SCHEMA
+)
 
 
 _CREATE_TABLE = re.compile(r"\s*CREATE TABLE IF NOT EXISTS (\w+)", re.IGNORECASE)
-
-
-class _StatusList:
-    __slots__ = ("allocated", "bits")
-
-    def get(self, index: int) -> int:
-        byte, shift = divmod(index, 4)
-        return (self.bits[byte] >> (shift * 2)) & 0b11
-
-    def __init__(self) -> None:
-        self.bits = bytearray(STATUS_LIST_SIZE // 4)
-        self.allocated: set[int] = set()
-
-    def set(self, index: int, status: int) -> None:
-        # Draft bit order: entry i sits in byte i // 4, starting at the least significant bits.
-        byte, shift = divmod(index, 4)
-        shift *= 2
-        self.bits[byte] = (self.bits[byte] & ~(0b11 << shift)) | ((status & 0b11) << shift)
 
 
 class EmbeddedStore(Store):
@@ -152,9 +109,12 @@ class EmbeddedStore(Store):
         self._committed_seq = 0  # the chain head as the writer thread last committed it
         self._consents: dict[str, Consent] = {}
         self._tat: dict[str, float] = {}
-        self._lists: dict[str, _StatusList] = {}
-        self._current_list = ""
-        self._access: dict[str, AccessToken] = {}
+        self._feedback = feedback.EmbeddedFeedback(self)
+        self._status = status_lists.EmbeddedStatusLists(self)
+        self._issued = issued_tokens.EmbeddedIssuedTokens(self)
+        self._idempotency = idempotency.EmbeddedIdempotency(self)
+        self._replay = replay.EmbeddedReplay(self)
+        self._access = access_tokens.EmbeddedAccessTokens()
         self._lock: StateLock | None = None
         # Why the last write failed, until one succeeds: readiness reports it.
         self._write_failure: str | None = None
@@ -189,25 +149,7 @@ class EmbeddedStore(Store):
         if row:
             self._last_seq, self._last_hash = int(row[0]), str(row[1])
         self._committed_seq = self._last_seq
-        # A token's status index is in its row; status_entries holds only the
-        # entries set to something other than VALID (older state files also
-        # hold VALID rows, which are harmless).
-        for list_id, idx in self._rconn.execute(
-            "SELECT json_extract(body, '$.status.list_id'), json_extract(body, '$.status.index')"
-            " FROM tokens"
-        ):
-            self._lists.setdefault(list_id, _StatusList()).allocated.add(idx)
-        for list_id, idx, status in self._rconn.execute(
-            "SELECT list_id, idx, status FROM status_entries"
-        ):
-            slist = self._lists.setdefault(list_id, _StatusList())
-            slist.allocated.add(idx)
-            if status:
-                slist.set(idx, status)
-        self._current_list = next(
-            (k for k, v in self._lists.items() if len(v.allocated) < STATUS_LIST_SIZE * _LIST_FILL),
-            "",
-        )
+        self._status.load(self._rconn)
 
     def _open_writer(self) -> None:
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
@@ -505,53 +447,17 @@ class EmbeddedStore(Store):
         at: str,
         limit: int,
     ) -> bool:
-        row = (decision_id, partner, int(applied), orjson.dumps(detail).decode(), at)
+        return await self._feedback.add_feedback(decision_id, partner, applied, detail, at, limit)
 
-        def add(conn: sqlite3.Connection) -> bool:
-            # Counted and inserted in one write transaction: the limit holds under races.
-            (count,) = conn.execute(
-                "SELECT count(*) FROM feedback WHERE decision_id = ?", (decision_id,)
-            ).fetchone()
-            if count >= limit:
-                return False
-            conn.execute(
-                "INSERT INTO feedback (decision_id, partner, applied, detail, at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                row,
-            )
-            return True
-
-        added: bool = await self.in_writer(add)
-        return added
-
-    # -- token status lists ---------------------------------------------------------
+    # -- token status lists (status_lists.py) ---------------------------------------
     async def allocate_status(self) -> StatusRef:
-        slist = self._lists.get(self._current_list)
-        if slist is None or len(slist.allocated) >= STATUS_LIST_SIZE * _LIST_FILL:
-            self._current_list = secrets.token_hex(8)
-            slist = self._lists.setdefault(self._current_list, _StatusList())
-        while True:
-            index = random_below(STATUS_LIST_SIZE)
-            if index not in slist.allocated:
-                slist.allocated.add(index)
-                return StatusRef(self._current_list, index)
+        return await self._status.allocate_status()
 
     async def set_status(self, ref: StatusRef, status: int) -> None:
-        await self._in_writer(
-            self._transaction,
-            [
-                (
-                    "INSERT INTO status_entries VALUES (?, ?, ?)"
-                    " ON CONFLICT (list_id, idx) DO UPDATE SET status = excluded.status",
-                    (ref.list_id, ref.index, status),
-                )
-            ],
-        )
-        self._lists.setdefault(ref.list_id, _StatusList()).set(ref.index, status)
+        await self._status.set_status(ref, status)
 
     async def status_list(self, list_id: str) -> tuple[bytes, int] | None:
-        slist = self._lists.get(list_id)
-        return (bytes(slist.bits), STATUS_LIST_SIZE) if slist else None
+        return await self._status.status_list(list_id)
 
     # -- audit -------------------------------------------------------------------------
     async def audit_records(self, after_seq: int, limit: int) -> list[AuditRecord]:
@@ -562,83 +468,38 @@ class EmbeddedStore(Store):
         ).fetchall()
         return [AuditRecord(int(s), orjson.loads(e), str(p), str(h)) for s, e, p, h in rows]
 
-    # -- issued tokens --------------------------------------------------------------------
+    # -- issued tokens (issued_tokens.py) ----------------------------------------------
     async def token_status(self, ref: StatusRef) -> int:
-        slist = self._lists.get(ref.list_id)
-        return slist.get(ref.index) if slist else 0
-
-    def _tokens(self, where: str, value: str, now: int) -> list[IssuedToken]:
-        assert self._rconn is not None
-        rows = self._rconn.execute(
-            f"SELECT body FROM tokens WHERE {where} = ? AND expires > ?",  # noqa: S608 - fixed column names
-            (value, now),
-        ).fetchall()
-        return [IssuedToken.from_dict(orjson.loads(raw)) for (raw,) in rows]
+        return await self._status.token_status(ref)
 
     async def get_token(self, jti: str) -> IssuedToken | None:
-        assert self._rconn is not None
-        row = self._rconn.execute("SELECT body FROM tokens WHERE jti = ?", (jti,)).fetchone()
-        return IssuedToken.from_dict(orjson.loads(row[0])) if row else None
-
-    async def get_idempotency(self, key: str) -> IdempotencyRecord | None:
-        assert self._rconn is not None
-        row = self._rconn.execute(
-            "SELECT record FROM idempotency WHERE key = ? AND expires > ?", (key, time.time())
-        ).fetchone()
-        return IdempotencyRecord.from_json(row[0]) if row else None
-
-    async def put_idempotency(self, key: str, record: IdempotencyRecord, ttl_s: int) -> None:
-        await self._in_writer(
-            self._transaction,
-            [
-                ("DELETE FROM idempotency WHERE expires < ?", (time.time(),)),
-                (
-                    "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?)",
-                    (key, record.to_json(), time.time() + ttl_s),
-                ),
-            ],
-        )
+        return await self._issued.get_token(jti)
 
     async def live_tokens(self, subject_key: str, now: int) -> list[IssuedToken]:
-        return self._tokens("subject_key", subject_key, now)
+        return await self._issued.live_tokens(subject_key, now)
 
     async def tokens_signed_by(self, kid: str, now: int) -> list[IssuedToken]:
-        return self._tokens("kid", kid, now)
+        return await self._issued.tokens_signed_by(kid, now)
 
-    # -- OAuth ----------------------------------------------------------------------------
+    # -- idempotency (idempotency.py) ----------------------------------------------------
+    async def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+        return await self._idempotency.get_idempotency(key)
+
+    async def put_idempotency(self, key: str, record: IdempotencyRecord, ttl_s: int) -> None:
+        await self._idempotency.put_idempotency(key, record, ttl_s)
+
+    # -- OAuth (replay.py, access_tokens.py) ---------------------------------------------
     async def claim_once(self, key: str, ttl_s: float) -> bool:
-        # Durable, so a replayed client assertion stays refused across a restart.
-        now = time.time()
-
-        def claim() -> bool:
-            conn = self._wconn
-            assert conn is not None
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute("DELETE FROM replay WHERE expires < ?", (now,))
-                cur = conn.execute("INSERT OR IGNORE INTO replay VALUES (?, ?)", (key, now + ttl_s))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return cur.rowcount == 1
-
-        claimed: bool = await self._in_writer(claim)
-        return claimed
+        return await self._replay.claim_once(key, ttl_s)
 
     async def release(self, key: str) -> None:
-        await self._in_writer(self._transaction, [("DELETE FROM replay WHERE key = ?", (key,))])
+        await self._replay.release(key)
 
     async def put_access_token(self, digest: str, token: AccessToken) -> None:
-        # Access tokens live in memory: after a restart partners simply exchange again.
-        now = time.time()
-        if len(self._access) > 10_000:
-            self._access = {k: v for k, v in self._access.items() if v.expires > now}
-        self._access[digest] = token
+        await self._access.put_access_token(digest, token)
 
     async def get_access_token(self, digest: str) -> AccessToken | None:
-        token = self._access.get(digest)
-        return token if token is not None and token.expires > time.time() else None
+        return await self._access.get_access_token(digest)
 
 
 def _consent_fields(c: Consent) -> dict[str, Any]:
