@@ -16,17 +16,26 @@ Idempotency-Key.
 Printed per decision: for every command ``INFO commandstats`` saw, its calls
 and its server-side µs; redis-server's CPU (user + system, /proc/<pid>/stat)
 and the gateway workers' CPU; the AOF bytes written (``aof_current_size``).
-CPU time, not wall-clock time, so a busy shared machine skews it little.
+Then, over ``--watched`` more decisions, MONITOR counts the commands the
+gateway sent (its round trips; what functions call inside is left out).
+Where perf can count syscall tracepoints, redis-server's ``fdatasync`` (one per
+AOF flush under ``appendfsync always``) and ``write`` calls per decision too.
+CPU time, not wall-clock time, but a busy shared machine still inflates it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -54,6 +63,75 @@ def commandstats(client: redis.Redis) -> dict[str, tuple[int, int]]:
     for name, stats in client.info("commandstats").items():
         out[name.removeprefix("cmdstat_")] = (int(stats["calls"]), int(stats["usec"]))
     return out
+
+
+class Monitor:
+    """The commands clients send (not those functions call), by name, from MONITOR.
+
+    MONITOR slows the server down, so it watches a separate, short phase.
+    """
+
+    MARKER = "redis-profile-done"
+
+    def __init__(self, url: str) -> None:
+        self._client = redis.Redis.from_url(url, decode_responses=True)
+        self.sent: Counter[str] = Counter()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+
+    def __enter__(self) -> Monitor:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def _listen(self) -> None:
+        with self._client.monitor() as monitor:
+            self._ready.set()
+            for info in monitor.listen():
+                command = info["command"]
+                if self.MARKER in command:
+                    return
+                if info.get("client_type") == "lua":
+                    continue
+                words = command.split()
+                name = words[0].upper()
+                if name in ("FCALL", "FCALL_RO") and len(words) > 1:
+                    name = f"{name} {words[1]}"
+                self.sent[name] += 1
+
+    def __exit__(self, *exc: object) -> None:
+        # Sent on another connection after everything watched: the listener stops at it.
+        with redis.Redis(connection_pool=self._client.connection_pool) as other:
+            other.echo(self.MARKER)
+        self._thread.join(30)
+        self._client.close()
+
+
+SYSCALLS = ("fdatasync", "write")
+
+
+@contextlib.contextmanager
+def syscalls(pid: int, out: Path) -> Any:
+    """redis-server's fdatasync and write calls while the block runs (perf's syscall
+    tracepoints; ``{}`` where perf cannot count them)."""
+    counts: dict[str, int] = {}
+    perf = shutil.which("perf")
+    proc = None
+    if perf:
+        events = ",".join(f"syscalls:sys_enter_{name}" for name in SYSCALLS)
+        argv = [perf, "stat", "-x", ",", "-e", events, "-p", str(pid), "-o", str(out)]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)  # perf attaches
+    try:
+        yield counts
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGINT)  # the perf we started: it prints and exits
+            proc.wait(timeout=15)
+            for line in out.read_text().splitlines() if out.exists() else []:
+                fields = line.split(",")
+                if len(fields) > 2 and fields[0].isdigit():
+                    counts[fields[2].removeprefix("syscalls:sys_enter_")] = int(fields[0])
 
 
 async def drive(
@@ -101,15 +179,20 @@ def profile(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         redis_before = process_cpu_s(proc.pid)
         tick = os.sysconf("SC_CLK_TCK")
         gateway_before = bench_run.tree_cpu((gateway.proc.pid,)) / tick
-        started = time.monotonic()
-        statuses = asyncio.run(
-            drive(gateway.url, requests, args.decisions, args.concurrency, args.idempotency)
-        )
-        seconds = time.monotonic() - started
+        with syscalls(proc.pid, workdir / "perf.csv") as calls:
+            started = time.monotonic()
+            statuses = asyncio.run(
+                drive(gateway.url, requests, args.decisions, args.concurrency, args.idempotency)
+            )
+            seconds = time.monotonic() - started
         redis_cpu = process_cpu_s(proc.pid) - redis_before
         gateway_cpu = bench_run.tree_cpu((gateway.proc.pid,)) / tick - gateway_before
         persistence = client.info("persistence")
         stats = commandstats(client)
+        with Monitor(url) as monitor:
+            watched = asyncio.run(
+                drive(gateway.url, requests, args.watched, args.concurrency, args.idempotency)
+            )
         client.close()
     finally:
         if gateway is not None:
@@ -140,6 +223,13 @@ def profile(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "gateway_cpu_us_per_decision": round(gateway_cpu / n * 1e6, 1),
         "aof_bytes_per_decision": round((int(persistence["aof_current_size"]) - aof_before) / n, 1),
         "aof_delayed_fsync": int(persistence.get("aof_delayed_fsync", 0)),
+        # redis-server's system calls (perf), counted over a little more than the run.
+        "syscalls_per_decision": {name: round(c / n, 3) for name, c in calls.items()},
+        # Commands the gateway sent per decision (MONITOR, over --watched decisions).
+        "sent_per_decision": {
+            name: round(count / args.watched, 3) for name, count in monitor.sent.most_common()
+        },
+        "watched_statuses": dict(watched),
     }
 
 
@@ -147,6 +237,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--watched", type=int, default=400, help="decisions seen by MONITOR")
     parser.add_argument("--idempotency", action="store_true")
     parser.add_argument("--root", type=Path, default=bench_run.ROOT)
     parser.add_argument("--json", type=Path)
@@ -160,13 +251,19 @@ def main() -> int:
             f"{name:<22}{c['calls_per_decision']:>10}{c['usec_per_decision']:>10}"
             f"{c['usec_per_call']:>10}"
         )
-    print(f"commandstats µs per decision: {result['commands_usec_per_decision']}")
+    print("(what functions call is counted again under its own name; fcall's time includes it)")
+    print("sent per decision (MONITOR):")
+    for name, per in result["sent_per_decision"].items():
+        print(f"  {name:<28}{per:>8}")
     print(f"redis-server CPU µs per decision: {result['redis_cpu_us_per_decision']}")
     print(f"gateway CPU µs per decision (2 workers): {result['gateway_cpu_us_per_decision']}")
     print(f"AOF bytes per decision: {result['aof_bytes_per_decision']}")
+    for name, per in result["syscalls_per_decision"].items():
+        print(f"redis-server {name} calls per decision: {per}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    return 0 if set(result["statuses"]) == {"200"} else 1
+    answered = set(result["statuses"]) | set(result["watched_statuses"])
+    return 0 if answered == {"200"} else 1
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ local function now_us()
 end
 
 -- GCRA on one bucket: 0 when the request may pass (and is counted), else the µs
--- to wait. Redis's clock, so replicas agree.
+-- to wait. Redis's clock, so every gateway replica agrees.
 local function gcra(key, interval, burst)
   local now = now_us()
   local tat = tonumber(redis.call('GET', key) or now)
@@ -23,7 +23,12 @@ local function gcra(key, interval, burst)
   if excess > 0 then
     return int(excess)
   end
+  -- A bucket is no decision: it stays out of the AOF and off the replicas, so
+  -- it costs no fsync of its own (docs/redis.md). A restarted or failed-over
+  -- Redis starts every partner with a full burst.
+  redis.set_repl(redis.REPL_NONE)
   redis.call('SET', key, int(new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+  redis.set_repl(redis.REPL_ALL)
   return 0
 end
 
