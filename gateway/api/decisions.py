@@ -49,7 +49,7 @@ from gateway.feedback import (
 )
 from gateway.identifiers import InvalidIdentifier, validate_subject_id
 from gateway.pipeline import DecisionQuery
-from gateway.policy.loader import CompiledPolicy
+from gateway.policy.loader import CompiledPolicy, PolicySet
 from gateway.policy.notice import CONSTRAINT_SCHEMA, NOTICE_SCHEMA
 from gateway.runtime import Gateway, rate_key
 from gateway.settings import Partner
@@ -96,7 +96,7 @@ async def create_decision(request: web.Request) -> web.Response:
     policies = gw.policies
     today = gw.today()
     try:
-        compiled, data, idem = await _admissible(gw, request, partner, today)
+        compiled, data, idem = await _admissible(request, policies, partner, today)
     except ProblemError:
         # API.md's order: a rate-limited request gets 429 whatever else is wrong.
         await gw.rate_limit(partner)
@@ -147,12 +147,12 @@ async def create_decision(request: web.Request) -> web.Response:
 
 
 async def _admissible(
-    gw: Gateway, request: web.Request, partner: Partner, today: dt.date
+    request: web.Request, policies: PolicySet, partner: Partner, today: dt.date
 ) -> tuple[CompiledPolicy, dict[str, Any], Idempotency | None]:
     """The checks API.md puts before the Idempotency-Key's state: scene (404),
     contract scene (403), body (413/415/400), the key's form (400)."""
     scene = request.match_info["scene"]
-    compiled = gw.policies.active(scene, today)
+    compiled = policies.active(scene, today)
     if compiled is None:
         raise NotFound(f"no scene {scene!r} is served")
     if scene not in partner.scenes:
