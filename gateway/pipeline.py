@@ -36,6 +36,7 @@ from gateway.policy.notice import constraint_notice, withheld_notice
 from gateway.policy.prohibited import is_prohibited
 from gateway.restorations.store import ConstraintLink, RestorationStore
 from gateway.settings import Partner
+from gateway.store.admission import Admission
 from gateway.store.base import (
     AuditEntry,
     DecisionWrite,
@@ -49,7 +50,7 @@ from gateway.tokens.keys import SigningKey
 from gateway.tokens.signer import BENEFIT_TYP, Signer
 from gateway.tokens.status_list import INVALID, VALID
 from gateway.trust.baseline import with_baseline
-from gateway.trust.consents import ConsentService
+from gateway.trust.consents import ConsentService, consent_needed
 from gateway.trust.pseudonyms import Pseudonyms
 
 __all__ = ["DecisionPipeline", "DecisionQuery"]
@@ -191,24 +192,42 @@ class DecisionPipeline:
         now: dt.datetime,
         today: dt.date,
         idempotency: tuple[str, str] | None = None,
+        admitted: Admission | None = None,
     ) -> bytes:
-        """The decision's answer, as the JSON body the caller gets."""
+        """The decision's answer, as the JSON body the caller gets.
+
+        ``admitted``: the request's admission (``Store.admit``), whose consent is
+        used rather than read again.
+        """
         policy = compiled.policy
         consent_id = None
         # The subject's internal pseudonym keys consents, token records and the
         # record cache (so a replica can evict by it: gateway.sync); an HMAC costs
         # a few µs, so it is worked out once.
         subject_key = self._pseudonyms.internal(query.kind, query.subject_id)
-        if query.kind == "person" or query.kind in policy.consent_required_for:
-            consent = await self._consents.require(
-                query.consent_id,
-                kind=query.kind,
-                subject_key=subject_key,
-                partner=partner.id,
-                scene=policy.scene,
-                purpose=query.purpose,
-                now=now,
-            )
+        if consent_needed(query.kind, policy.consent_required_for):
+            if admitted is not None and admitted.consent_read:
+                # Read in the admission call, with the rate limit (Store.admit).
+                consent = self._consents.check(
+                    query.consent_id,
+                    admitted.consent,
+                    kind=query.kind,
+                    subject_key=subject_key,
+                    partner=partner.id,
+                    scene=policy.scene,
+                    purpose=query.purpose,
+                    now=now,
+                )
+            else:
+                consent = await self._consents.require(
+                    query.consent_id,
+                    kind=query.kind,
+                    subject_key=subject_key,
+                    partner=partner.id,
+                    scene=policy.scene,
+                    purpose=query.purpose,
+                    now=now,
+                )
             consent_id = consent.consent_id
 
         t0 = time.perf_counter()

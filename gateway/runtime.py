@@ -63,7 +63,7 @@ from gateway.trust.partners import PartnerRegistry
 from gateway.trust.pseudonyms import Pseudonyms
 from gateway.trust.revocation import Revocations
 
-__all__ = ["Gateway", "open_store"]
+__all__ = ["Gateway", "open_store", "rate_key"]
 
 log = logging.getLogger("xinyi.gateway")
 
@@ -80,6 +80,11 @@ def open_store(url: str, *, read_only: bool = False) -> Store:
         f"unsupported store URL scheme {url.split('://')[0]!r}: use sqlite:///PATH, "
         "redis://HOST:PORT/DB or redis+cluster://HOST:PORT,HOST:PORT"
     )
+
+
+def rate_key(partner: Partner) -> str:
+    """The partner's rate-limit bucket (``Store.rate_limit``, ``Store.admit``)."""
+    return f"rl:{partner.id}"
 
 
 def _refuse_api_keys(path: Path, partners: list[Partner]) -> None:
@@ -411,25 +416,37 @@ class Gateway:
         ``insufficient_scope`` (RFC 6750 §3.1). Scene scopes narrow the contract's
         scenes instead, which answers ``forbidden_scene``.
         """
-        authorization = request.headers.get("Authorization")
-        credential = self.partners.bearer(authorization)
-        granted: tuple[str, ...] | None = None
-        if credential.startswith(ACCESS_TOKEN_PREFIX):
-            record = await self.store.get_access_token(access_token_digest(credential))
-            partner = self.partners.scoped(record.partner, record.scopes) if record else None
-            if partner is None or record is None:
-                raise Unauthenticated("the access token is not valid or has expired")
-            granted = record.scopes
-        else:
-            partner = self.partners.by_api_key(credential)
-        limit = partner.rate_limit
-        wait = await self.store.rate_limit(f"rl:{partner.id}", limit.per_second, limit.burst)
-        if wait > 0:
-            self.metrics.rate_limited.labels(partner.id).inc()
-            raise RateLimited(wait)
+        partner, granted = await self.credentials(request)
+        await self.rate_limit(partner)
         if granted is not None and scope in partner_scopes(partner) and scope not in granted:
             raise Forbidden(
                 f"this access token was not granted the {scope!r} scope",
                 code="insufficient_scope",
             )
         return partner
+
+    async def credentials(self, request: web.Request) -> tuple[Partner, tuple[str, ...] | None]:
+        """The partner the request's credentials name (else 401), and an access
+        token's granted scopes (None for an API key). No rate limit is taken:
+        the decision endpoint takes it in its admission call (``Store.admit``)."""
+        authorization = request.headers.get("Authorization")
+        credential = self.partners.bearer(authorization)
+        if credential.startswith(ACCESS_TOKEN_PREFIX):
+            record = await self.store.get_access_token(access_token_digest(credential))
+            partner = self.partners.scoped(record.partner, record.scopes) if record else None
+            if partner is None or record is None:
+                raise Unauthenticated("the access token is not valid or has expired")
+            return partner, record.scopes
+        return self.partners.by_api_key(credential), None
+
+    async def rate_limit(self, partner: Partner) -> None:
+        """Take one request from the partner's bucket, or 429 with Retry-After."""
+        limit = partner.rate_limit
+        self.refuse_if_limited(
+            partner, await self.store.rate_limit(rate_key(partner), limit.per_second, limit.burst)
+        )
+
+    def refuse_if_limited(self, partner: Partner, wait: float) -> None:
+        if wait > 0:
+            self.metrics.rate_limited.labels(partner.id).inc()
+            raise RateLimited(wait)

@@ -10,7 +10,15 @@ from pydantic import ValidationError
 
 from gateway.api.components import idempotent, link
 from gateway.api.http import json_response, raw_json_response, read_json, require_object
-from gateway.api.idempotency import abandon, begin, replayed, run_idempotent
+from gateway.api.idempotency import (
+    Idempotency,
+    abandon,
+    claim,
+    replayed,
+    requested,
+    run_idempotent,
+    settle,
+)
 from gateway.api.keys import GATEWAY
 from gateway.api.schemas import DecisionBody, field_errors
 from gateway.api.spec import (
@@ -25,7 +33,14 @@ from gateway.api.spec import (
     problem,
 )
 from gateway.audit.events import audit_event
-from gateway.errors import Conflict, FieldError, Forbidden, InvalidRequest, NotFound
+from gateway.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    ProblemError,
+)
 from gateway.feedback import (
     FEEDBACK_MAX_BYTES,
     FEEDBACK_PER_DECISION,
@@ -34,10 +49,11 @@ from gateway.feedback import (
 )
 from gateway.identifiers import InvalidIdentifier, validate_subject_id
 from gateway.pipeline import DecisionQuery
-from gateway.policy.loader import CompiledPolicy
+from gateway.policy.loader import CompiledPolicy, PolicySet
 from gateway.policy.notice import CONSTRAINT_SCHEMA, NOTICE_SCHEMA
-from gateway.runtime import Gateway
+from gateway.runtime import Gateway, rate_key
 from gateway.settings import Partner
+from gateway.trust.consents import consent_needed
 
 __all__ = ["openapi", "routes"]
 
@@ -76,23 +92,44 @@ async def list_scenes(request: web.Request) -> web.Response:
 @routes.post("/v1/scenes/{scene}/decisions")
 async def create_decision(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    partner = await gw.authenticate(request)
-    scene = request.match_info["scene"]
+    partner, _ = await gw.credentials(request)
     policies = gw.policies
     today = gw.today()
-    compiled = policies.active(scene, today)
-    if compiled is None:
-        raise NotFound(f"no scene {scene!r} is served")
-    if scene not in partner.scenes:
-        raise Forbidden(f"your contract does not cover the scene {scene!r}", code="forbidden_scene")
-    data = require_object(await read_json(request))
-    idem = await begin(gw, request, partner)
-    if idem is not None and idem.record is not None:
-        first = await gw.pipeline.replay(partner, idem.record)
-        if first is not None:
-            return replayed(json_response(first))
+    try:
+        compiled, data, idem = await _admissible(request, policies, partner, today)
+    except ProblemError:
+        # API.md's order: a rate-limited request gets 429 whatever else is wrong.
+        await gw.rate_limit(partner)
+        raise
+    query: DecisionQuery | None = None
+    invalid: ProblemError | None = None
     try:
         query = _query(data, compiled, partner, today)
+    except ProblemError as exc:
+        invalid = exc  # answered after the rate limit and the key's state
+    consent_id = None
+    if query is not None and consent_needed(query.kind, compiled.policy.consent_required_for):
+        consent_id = query.consent_id
+    limit = partner.rate_limit
+    # One round trip: rate limit, consent, Idempotency-Key (gateway/store/admission.py).
+    admitted = await gw.store.admit(
+        rate_key(partner),
+        limit.per_second,
+        limit.burst,
+        consent_id=consent_id,
+        idempotency=claim(idem) if idem is not None else None,
+    )
+    gw.refuse_if_limited(partner, admitted.wait_s)
+    if idem is not None:
+        settle(idem, admitted.idempotency, admitted.claimed)
+        if idem.record is not None:
+            first = await gw.pipeline.replay(partner, idem.record)
+            if first is not None:
+                return replayed(json_response(first))
+    try:
+        if invalid is not None:
+            raise invalid
+        assert query is not None
         result = await gw.pipeline.decide(
             partner,
             policies,
@@ -101,11 +138,27 @@ async def create_decision(request: web.Request) -> web.Response:
             gw.now(),
             today,
             idem.pair if idem is not None else None,
+            admitted,
         )
     except BaseException:
         await abandon(gw, idem)
         raise
     return raw_json_response(result)
+
+
+async def _admissible(
+    request: web.Request, policies: PolicySet, partner: Partner, today: dt.date
+) -> tuple[CompiledPolicy, dict[str, Any], Idempotency | None]:
+    """The checks API.md puts before the Idempotency-Key's state: scene (404),
+    contract scene (403), body (413/415/400), the key's form (400)."""
+    scene = request.match_info["scene"]
+    compiled = policies.active(scene, today)
+    if compiled is None:
+        raise NotFound(f"no scene {scene!r} is served")
+    if scene not in partner.scenes:
+        raise Forbidden(f"your contract does not cover the scene {scene!r}", code="forbidden_scene")
+    data = require_object(await read_json(request))
+    return compiled, data, await requested(request, partner)
 
 
 def _query(

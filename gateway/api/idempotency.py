@@ -19,9 +19,20 @@ from aiohttp import web
 from gateway.errors import FieldError, InvalidRequest, ProblemError
 from gateway.runtime import Gateway
 from gateway.settings import Partner
+from gateway.store.admission import IdempotencyClaim
 from gateway.store.base import IDEMPOTENCY_TTL_S, IdempotencyRecord
 
-__all__ = ["HEADER", "Idempotency", "abandon", "begin", "replayed", "run_idempotent"]
+__all__ = [
+    "HEADER",
+    "Idempotency",
+    "abandon",
+    "begin",
+    "claim",
+    "replayed",
+    "requested",
+    "run_idempotent",
+    "settle",
+]
 
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -44,6 +55,16 @@ class Idempotency:
 
 async def begin(gw: Gateway, request: web.Request, partner: Partner) -> Idempotency | None:
     """None without the header; otherwise the replayable record, or a fresh claim."""
+    idem = await requested(request, partner)
+    if idem is None:
+        return None
+    record = await gw.store.get_idempotency(idem.key)
+    claimed = record is None and await gw.store.claim_once(_lock(idem.key), _IN_FLIGHT_S)
+    return settle(idem, record, claimed)
+
+
+async def requested(request: web.Request, partner: Partner) -> Idempotency | None:
+    """The request's key (400 if malformed) and body fingerprint, not yet looked up."""
     raw = request.headers.get(HEADER)
     if raw is None:
         return None
@@ -55,23 +76,34 @@ async def begin(gw: Gateway, request: web.Request, partner: Partner) -> Idempote
         )
     key = f"{partner.id}:{request.method}:{request.path}:{raw}"
     fingerprint = hashlib.sha256(await request.read()).hexdigest()
-    record = await gw.store.get_idempotency(key)
+    return Idempotency(key, fingerprint, None)
+
+
+def claim(idem: Idempotency) -> IdempotencyClaim:
+    """What ``Store.admit`` reads and claims for this key."""
+    return IdempotencyClaim(idem.key, _lock(idem.key), _IN_FLIGHT_S)
+
+
+def settle(idem: Idempotency, record: IdempotencyRecord | None, claimed: bool) -> Idempotency:
+    """The key's state as the store found it: another body (422), still in flight
+    (409), a first request's record to replay, or this request's own claim."""
     if record is not None:
-        if record.fingerprint != fingerprint:
+        if record.fingerprint != idem.fingerprint:
             raise InvalidRequest(
                 f"this {HEADER} was used for a request with another body",
                 code="idempotency_key_reused",
                 errors=[FieldError("", f"{HEADER} reused with a different body")],
             )
-        return Idempotency(key, fingerprint, record)
-    if not await gw.store.claim_once(_lock(key), _IN_FLIGHT_S):
+        idem.record = record
+        return idem
+    if not claimed:
         raise ProblemError(
             f"a request with this {HEADER} is still in progress",
             code="idempotency_in_progress",
             status=409,
             headers={"Retry-After": "1"},
         )
-    return Idempotency(key, fingerprint, None)
+    return idem
 
 
 def _lock(key: str) -> str:

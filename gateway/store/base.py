@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from gateway.store.admission import Admission, IdempotencyClaim, admit_in_turn
 from gateway.store.changes import ChangeFeed, LocalChangeFeed
 
 __all__ = [
@@ -278,6 +279,24 @@ class Store(ABC):
     @abstractmethod
     async def rate_limit(self, key: str, per_second: float, burst: int) -> float:
         """Take one request from the bucket; 0.0 if allowed, else seconds to wait."""
+
+    async def admit(
+        self,
+        rate_key: str,
+        per_second: float,
+        burst: int,
+        *,
+        consent_id: str | None = None,
+        idempotency: IdempotencyClaim | None = None,
+    ) -> Admission:
+        """A decision's rate limit, consent and Idempotency-Key state (gateway.store.admission).
+
+        Rate limited: nothing else is read or claimed. Otherwise the consent
+        (when ``consent_id`` is given) and the key's record are read, and the
+        key's lock claimed when it has no record. A backend with round trips
+        answers all of it in one.
+        """
+        return await admit_in_turn(self, rate_key, per_second, burst, consent_id, idempotency)
 
     # -- consents ------------------------------------------------------------
     @abstractmethod

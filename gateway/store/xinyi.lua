@@ -12,21 +12,58 @@ local function now_us()
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
--- GCRA. KEYS[1] the bucket; ARGV: interval (µs), burst. Returns 0 when the
--- request may pass, else the µs to wait. Redis's clock, so replicas agree.
-local function rate(keys, args)
+-- GCRA on one bucket: 0 when the request may pass (and is counted), else the µs
+-- to wait. Redis's clock, so every gateway replica agrees.
+local function gcra(key, interval, burst)
   local now = now_us()
-  local interval = tonumber(args[1])
-  local burst = tonumber(args[2])
-  local tat = tonumber(redis.call('GET', keys[1]) or now)
+  local tat = tonumber(redis.call('GET', key) or now)
   if tat < now then tat = now end
   local new_tat = tat + interval
   local excess = new_tat - now - interval * burst
   if excess > 0 then
     return int(excess)
   end
-  redis.call('SET', keys[1], int(new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+  -- A bucket is no decision: it stays out of the AOF and off the replicas, so
+  -- it costs no fsync of its own (docs/redis.md). A restarted or failed-over
+  -- Redis starts every partner with a full burst.
+  redis.set_repl(redis.REPL_NONE)
+  redis.call('SET', key, int(new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+  redis.set_repl(redis.REPL_ALL)
   return 0
+end
+
+-- KEYS[1] the bucket; ARGV: interval (µs), burst. What gcra returns.
+local function rate(keys, args)
+  return gcra(keys[1], tonumber(args[1]), tonumber(args[2]))
+end
+
+-- A decision's admission (gateway/store/redis/admission.py) in one call: the
+-- partner's rate limit, then, only if it passes, the consent and the
+-- Idempotency-Key's state, claiming the key when no record of it exists.
+-- KEYS: bucket, [consent], [idempotency record, idempotency lock].
+-- ARGV: interval (µs), burst, 1 when a consent is asked for, 1 when a key is,
+--       the lock's time to live (ms).
+-- Returns {wait µs, consent json or nil, idempotency record json or nil, 1 if claimed}.
+local function admit(keys, args)
+  local wait = gcra(keys[1], tonumber(args[1]), tonumber(args[2]))
+  if wait ~= 0 then
+    return {wait, false, false, 0}
+  end
+  local k = 2
+  local consent = false
+  if args[3] == '1' then
+    consent = redis.call('GET', keys[k])
+    k = k + 1
+  end
+  local record = false
+  local claimed = 0
+  if args[4] == '1' then
+    record = redis.call('GET', keys[k])
+    if not record and redis.call('SET', keys[k + 1], '1', 'NX', 'PX', args[5]) then
+      claimed = 1
+    end
+  end
+  return {0, consent, record, claimed}
 end
 
 -- Append a batch of audit records with their decisions and tokens, all or nothing.
@@ -178,6 +215,7 @@ local function audit_drop(keys, args)
 end
 
 redis.register_function('xinyi_rate', rate)
+redis.register_function('xinyi_admit', admit)
 redis.register_function('xinyi_feedback', feedback)
 redis.register_function('xinyi_audit_range', audit_range)
 redis.register_function('xinyi_audit_drop', audit_drop)

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Sequence
 
 from gateway.audit.events import audit_event
 from gateway.errors import FieldError, Forbidden, InvalidRequest
 from gateway.store.base import Consent, Store
 from gateway.trust.pseudonyms import Pseudonyms
 
-__all__ = ["ConsentService"]
+__all__ = ["ConsentService", "consent_needed"]
+
+
+def consent_needed(kind: str, consent_required_for: Sequence[str]) -> bool:
+    """A person's records always need consent; other kinds where the scene says so."""
+    return kind == "person" or kind in consent_required_for
 
 
 class ConsentService:
@@ -110,12 +116,37 @@ class ConsentService:
         ``subject_key`` is the subject's internal pseudonym
         (``Pseudonyms.internal``), which the caller needs for its own records too.
         """
+        consent = await self._store.get_consent(consent_id) if consent_id else None
+        return self.check(
+            consent_id,
+            consent,
+            kind=kind,
+            subject_key=subject_key,
+            partner=partner,
+            scene=scene,
+            purpose=purpose,
+            now=now,
+        )
+
+    @staticmethod
+    def check(
+        consent_id: str | None,
+        consent: Consent | None,
+        *,
+        kind: str,
+        subject_key: str,
+        partner: str,
+        scene: str,
+        purpose: str,
+        now: dt.datetime,
+    ) -> Consent:
+        """``require`` on a consent already read (``Store.admit`` reads it with the
+        rate limit): ``consent`` is what the store holds under ``consent_id``."""
         if not consent_id:
             raise Forbidden(
                 "this query needs the subject's consent: send consent_id",
                 code="consent_required",
             )
-        consent = await self._store.get_consent(consent_id)
         if consent is None or consent.partner != partner:
             raise Forbidden("no consent with this id covers your queries", code="consent_required")
         if consent.revoked_at is not None:

@@ -2,7 +2,7 @@
 
 Layout (``P`` is the key prefix, default ``xinyi``):
 
-    P:rl:{partner}          GCRA bucket                          (Redis function xinyi_rate)
+    P:rl:{partner}          GCRA bucket               (Redis functions xinyi_rate, xinyi_admit)
     P:c:{consent id}        consent JSON, expires with the consent
     P:jti:{key}             replay-cache entry (SET NX PX)
     P:at:{digest}           access token JSON, expires with the token
@@ -51,6 +51,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from gateway.audit.chain import GENESIS, link
 from gateway.ids import random_below
+from gateway.store.admission import Admission, IdempotencyClaim
 from gateway.store.autopipe import UNAVAILABLE, AutoPipeline
 from gateway.store.base import (
     IDEMPOTENCY_TTL_S,
@@ -69,6 +70,7 @@ from gateway.store.base import (
 from gateway.store.batching import GroupCommit
 from gateway.store.changes import ChangeFeed
 from gateway.store.packing import connection_class
+from gateway.store.redis.admission import admit
 
 __all__ = ["RedisStore"]
 
@@ -256,6 +258,18 @@ class RedisStore(Store):
         interval_us = max(1, int(1_000_000 / per_second))
         wait = await self._fcall("xinyi_rate", [self._k("rl", key)], [interval_us, burst])
         return int(wait) / 1_000_000
+
+    async def admit(
+        self,
+        rate_key: str,
+        per_second: float,
+        burst: int,
+        *,
+        consent_id: str | None = None,
+        idempotency: IdempotencyClaim | None = None,
+    ) -> Admission:
+        # One round trip (gateway/store/redis/admission.py).
+        return await admit(self, rate_key, per_second, burst, consent_id, idempotency)
 
     # -- consents -----------------------------------------------------------------------
     async def put_consent(self, consent: Consent) -> None:
