@@ -69,6 +69,22 @@ class DecisionQuery:
 
 
 @dataclass(slots=True)
+class _PartnerView:
+    """What a decision reads of its partner, copied out of the pydantic model.
+
+    A model's attribute costs ~300 instructions (pydantic's ``__getattr__``
+    keeps CPython off its fast path); a decision read a dozen of them.
+    """
+
+    partner: Partner  # the model copied: a reloaded partner is a new object
+    id: str
+    sector: str
+    contract: str
+    token_alg: str
+    baseline: list[Any]
+
+
+@dataclass(slots=True)
 class _Stamps:
     """A decision's times, as its body and token state them (whole seconds, UTC)."""
 
@@ -126,6 +142,21 @@ class DecisionPipeline:
         self._counted: dict[tuple[str, str, str], Any] = {}
         self._issued: dict[str, Any] = {}
         self._stamps: dict[tuple[int, dt.date, int, int], _Stamps] = {}
+        self._partners: dict[str, _PartnerView] = {}
+
+    def _view(self, partner: Partner) -> _PartnerView:
+        view = self._partners.get(partner.id)
+        if view is None or view.partner is not partner:
+            view = _PartnerView(
+                partner,
+                partner.id,
+                partner.pseudonym_sector,
+                partner.contract,
+                partner.token_alg,
+                partner.baseline,
+            )
+            self._partners[view.id] = view
+        return view
 
     def _times(
         self, now: dt.datetime, today: dt.date, token_days: int, benefit_days: int
@@ -200,12 +231,15 @@ class DecisionPipeline:
         used rather than read again.
         """
         policy = compiled.policy
+        scene = compiled.scene
+        view = self._view(partner)
+        partner_id = view.id
         consent_id = None
         # The subject's internal pseudonym keys consents, token records and the
         # record cache (so a replica can evict by it: gateway.sync); an HMAC costs
         # a few µs, so it is worked out once.
         subject_key = self._pseudonyms.internal(query.kind, query.subject_id)
-        if consent_needed(query.kind, policy.consent_required_for):
+        if consent_needed(query.kind, compiled.consent_required_for):
             if admitted is not None and admitted.consent_read:
                 # Read in the admission call, with the rate limit (Store.admit).
                 consent = self._consents.check(
@@ -213,8 +247,8 @@ class DecisionPipeline:
                     admitted.consent,
                     kind=query.kind,
                     subject_key=subject_key,
-                    partner=partner.id,
-                    scene=policy.scene,
+                    partner=partner_id,
+                    scene=scene,
                     purpose=query.purpose,
                     now=now,
                 )
@@ -223,8 +257,8 @@ class DecisionPipeline:
                     query.consent_id,
                     kind=query.kind,
                     subject_key=subject_key,
-                    partner=partner.id,
-                    scene=policy.scene,
+                    partner=partner_id,
+                    scene=scene,
                     purpose=query.purpose,
                     now=now,
                 )
@@ -237,25 +271,23 @@ class DecisionPipeline:
         t1 = time.perf_counter()
         facts = compiled.plan.build(records, query.context, today, query.kind)
         result = compiled.evaluate(facts)
-        if partner.baseline:
-            result = with_baseline(
-                result, partner.baseline, policy.scene, partner.id, policies.benefits
-            )
+        if view.baseline:
+            result = with_baseline(result, view.baseline, scene, partner_id, policies.benefits)
         t2 = time.perf_counter()
         if result.dropped:
-            self._metrics.guard_violations.labels(policy.scene).inc(len(result.dropped))
+            self._metrics.guard_violations.labels(scene).inc(len(result.dropped))
             log.error(
                 "runtime guard dropped constraints",
-                extra={"scene": policy.scene, "rules": result.dropped, "policy": policy.id},
+                extra={"scene": scene, "rules": result.dropped, "policy": policy.id},
             )
             # Rare by construction (the load-time guard should make it impossible),
             # so the extra durable write costs nothing on the normal path.
             await self._store.append_audit(
                 audit_event(
                     "runtime_guard_dropped",
-                    partner.id,
+                    partner_id,
                     now,
-                    scene=policy.scene,
+                    scene=scene,
                     outcome="dropped",
                     policy=policy.id,
                     rules=list(result.dropped),
@@ -263,10 +295,10 @@ class DecisionPipeline:
             )
 
         decision_id = ordered_id("dec_")
-        times = self._times(now, today, policy.token_days, policy.benefit_days)
+        times = self._times(now, today, compiled.token_days, compiled.benefit_days)
         body: dict[str, Any] = {
             "decision_id": decision_id,
-            "scene": policy.scene,
+            "scene": scene,
             "outcome": result.outcome,
             "benefits": [{"code": code, "params": params} for code, params in result.benefits],
             "constraints": [],
@@ -295,8 +327,8 @@ class DecisionPipeline:
             # decision that was never given, never miss one that was.
             link = ConstraintLink(
                 decision_id,
-                partner.id,
-                policy.scene,
+                partner_id,
+                scene,
                 tuple(result.constraints),
                 times.issued_at,
             )
@@ -305,7 +337,7 @@ class DecisionPipeline:
                 await self._restorations.link(subject_key, grounds, link)
             except StoreUnavailable as exc:
                 raise DependencyUnavailable("the restorations store is not writable") from exc
-        pseudonym = self._pseudonyms.of(partner.pseudonym_sector, query.kind, query.subject_id)
+        pseudonym = self._pseudonyms.of(view.sector, query.kind, query.subject_id)
         jti: str | None = None
         status: StatusRef | None = None
         issued: IssuedToken | None = None
@@ -314,15 +346,15 @@ class DecisionPipeline:
             body["benefit_until"] = times.benefit_until
             jti = ordered_id()
             status = await self._store.allocate_status()
-            key = self._signer.key_for(partner.token_alg)
-            claims = self._claims(partner, compiled, body, pseudonym, jti, status, times)
+            key = self._signer.key_for(view.token_alg)
+            claims = self._claims(partner_id, compiled, body, pseudonym, jti, status, times)
             # Kept so a credit event can re-check the grant, a key's tokens can be
             # revoked, and a retried request gets this very token back.
             issued = IssuedToken(
                 jti=jti,
                 decision_id=decision_id,
-                partner=partner.id,
-                scene=policy.scene,
+                partner=partner_id,
+                scene=scene,
                 purpose=query.purpose,
                 subject_key=subject_key,
                 kid=key.kid,
@@ -335,23 +367,23 @@ class DecisionPipeline:
 
         entry = AuditEntry(
             time=body["issued_at"],
-            partner=partner.id,
+            partner=partner_id,
             staff_id=query.staff_id,
-            scene=policy.scene,
+            scene=scene,
             purpose=query.purpose,
             subject=pseudonym,
             outcome=result.outcome,
-            policy=f"{policy.id}@{policy.version}",
+            policy=compiled.label,
             policy_hash=compiled.hash,
             policy_set=policies.hash,
             consent_id=consent_id,
-            contract=partner.contract,
+            contract=view.contract,
             decision_id=decision_id,
             token_jti=jti,
         )
         body_json = orjson.dumps(body)
         write = DecisionWrite(
-            decision_id, partner.id, body_json, entry, status, issued, idempotency
+            decision_id, partner_id, body_json, entry, status, issued, idempotency
         )
         try:
             await self._store.record_decision(write)
@@ -366,10 +398,10 @@ class DecisionPipeline:
             token = self._signer.sign_with(key, issued.claims, BENEFIT_TYP)
             # The answer is the stored body plus the token as its last member.
             response = b'%s,"token":%s}' % (body_json[:-1], orjson.dumps(token))
-            issued_counter = self._issued.get(policy.scene)
+            issued_counter = self._issued.get(scene)
             if issued_counter is None:
-                issued_counter = self._metrics.tokens_issued.labels(policy.scene)
-                self._issued[policy.scene] = issued_counter
+                issued_counter = self._metrics.tokens_issued.labels(scene)
+                self._issued[scene] = issued_counter
             issued_counter.inc()
         t4 = time.perf_counter()
 
@@ -378,7 +410,7 @@ class DecisionPipeline:
         self._t_audit.observe(t3 - t2)
         self._t_append.observe(t3 - t2)
         self._t_sign.observe(t4 - t3)
-        label = (policy.scene, result.outcome, partner.id)
+        label = (scene, result.outcome, partner_id)
         counter = self._counted.get(label)
         if counter is None:
             counter = self._counted[label] = self._metrics.decisions.labels(*label)
@@ -500,7 +532,7 @@ class DecisionPipeline:
 
     def _claims(
         self,
-        partner: Partner,
+        partner_id: str,
         compiled: CompiledPolicy,
         body: dict[str, Any],
         pseudonym: str,
@@ -511,13 +543,13 @@ class DecisionPipeline:
         claims = {
             "iss": self._issuer,
             "sub": pseudonym,
-            "aud": partner.id,
+            "aud": partner_id,
             "iat": times.iat,
             "nbf": times.iat,
             "exp": times.exp,
             "jti": jti,
-            "vct": compiled.policy.id,
-            "scene": compiled.policy.scene,
+            "vct": compiled.ref["id"],
+            "scene": compiled.scene,
             "benefits": body["benefits"],
             "benefit_until": body["benefit_until"],
             "policy": compiled.ref,

@@ -172,13 +172,17 @@ def _query(
             "the request does not match the schema", errors=field_errors(exc)
         ) from None
     errors: list[FieldError] = []
-    subject_id = body.subject.id
+    # Each attribute of a pydantic model is a slow lookup: read once into locals.
+    subject = body.subject
+    kind = subject.kind
+    subject_id = subject.id
+    purpose = body.purpose
     try:
-        subject_id = validate_subject_id(body.subject.kind, body.subject.id, today)
+        subject_id = validate_subject_id(kind, subject_id, today)
     except InvalidIdentifier as exc:
         errors.append(FieldError("/subject/id", str(exc)))
     policy = compiled.policy
-    if body.subject.kind not in policy.subjects:
+    if kind not in policy.subjects:
         errors.append(
             FieldError(
                 "/subject/kind", f"the {policy.scene} scene serves {', '.join(policy.subjects)}"
@@ -191,14 +195,14 @@ def _query(
         errors.extend(field_errors(exc, prefix="/context", body=body.context))
     if errors:
         raise InvalidRequest("the request has invalid fields", errors=errors)
-    if body.purpose not in partner.purposes:
+    if purpose not in partner.purposes:
         raise Forbidden(
-            f"your contract does not cover the purpose {body.purpose!r}", code="forbidden_purpose"
+            f"your contract does not cover the purpose {purpose!r}", code="forbidden_purpose"
         )
     return DecisionQuery(
-        kind=body.subject.kind,
+        kind=kind,
         subject_id=subject_id,
-        purpose=body.purpose,
+        purpose=purpose,
         consent_id=body.consent_id,
         staff_id=body.staff_id,
         context=context,

@@ -6,12 +6,12 @@ Deleting, reordering or editing any record breaks every hash after it, so
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 
+from gateway.hashing import sha256
 from gateway.store.base import AuditRecord
 
 __all__ = ["GENESIS", "canonical", "chain_hash", "link", "link_hash", "verify_chain"]
@@ -25,7 +25,7 @@ def canonical(entry: Mapping[str, Any]) -> bytes:
 
 
 def chain_hash(prev_hash: str, seq: int, canonical_entry: bytes) -> str:
-    digest = hashlib.sha256(prev_hash.encode())
+    digest = sha256(prev_hash.encode())
     digest.update(b"\n%d\n" % seq)
     digest.update(canonical_entry)
     return digest.hexdigest()

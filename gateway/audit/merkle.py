@@ -18,6 +18,8 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from gateway.hashing import sha256
+
 __all__ = [
     "EMPTY_ROOT",
     "KEPT_LEVEL",
@@ -47,7 +49,7 @@ PerfectHash = Callable[[int, int], Awaitable[bytes]]
 
 
 def leaf_hash(data: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + data).digest()
+    return sha256(b"\x00" + data).digest()
 
 
 def record_leaf(chain_hash_hex: str) -> bytes:
@@ -56,7 +58,7 @@ def record_leaf(chain_hash_hex: str) -> bytes:
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
+    return sha256(b"\x01" + left + right).digest()
 
 
 def _split(n: int) -> int:

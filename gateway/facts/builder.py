@@ -115,6 +115,7 @@ class FactPlan:
         # id(records) -> (records, as_of, facts); the entry holds the records, so
         # their id cannot be reused by another object while the entry lives.
         self._memo: dict[int, tuple[Sequence[CreditRecord], dt.date, dict[str, Any]]] = {}
+        self._reads: dict[str, bool] = {}  # reads_type's answers: the plan never changes
 
     def _visit(self, catalogue: FactCatalogue, name: str, seen: set[str]) -> None:
         if name in seen:
@@ -147,7 +148,11 @@ class FactPlan:
 
     def reads_type(self, record_type: str) -> bool:
         """Whether a fact of this plan names ``record_type`` among the records it reads."""
-        return any(s.types is not None and record_type in s.types for s in self._base)
+        reads = self._reads.get(record_type)
+        if reads is None:
+            reads = any(s.types is not None and record_type in s.types for s in self._base)
+            self._reads[record_type] = reads
+        return reads
 
     def build(
         self,

@@ -193,13 +193,41 @@ class CompiledPolicy:
     reads: frozenset[str]
     # What the grant rules read: a withheld incentive names the adverse records behind them.
     grant_reads: frozenset[str] = frozenset()
+    # What every decision reads of the policy, copied out of the pydantic model once:
+    # a model's attribute costs ~300 instructions (its __getattr__ keeps CPython
+    # off the fast path), and a decision read some twenty of them.
+    ref: dict[str, str] = field(init=False, compare=False)  # shared: do not change it
+    scene: str = field(init=False, compare=False)
+    label: str = field(init=False, compare=False)  # "id@version", as audit entries name it
+    token_days: int = field(init=False, compare=False)
+    benefit_days: int = field(init=False, compare=False)
+    consent_required_for: frozenset[str] = field(init=False, compare=False)
+    _basic: bool = field(init=False, compare=False)
+    _from: dt.date = field(init=False, compare=False)
+    _until: dt.date | None = field(init=False, compare=False)
 
-    @property
-    def ref(self) -> dict[str, str]:
-        return {"id": self.policy.id, "version": self.policy.version, "hash": self.hash}
+    def __post_init__(self) -> None:
+        policy = self.policy
+        hot = {
+            "ref": {"id": policy.id, "version": policy.version, "hash": self.hash},
+            "scene": policy.scene,
+            "label": f"{policy.id}@{policy.version}",
+            "token_days": policy.token_days,
+            "benefit_days": policy.benefit_days,
+            "consent_required_for": frozenset(policy.consent_required_for),
+            "_basic": policy.basic_public_service,
+            "_from": policy.effective.from_,
+            "_until": policy.effective.until,
+        }
+        for name, value in hot.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
 
     def evaluate(self, facts: Mapping[str, Any]) -> Evaluation:
-        return evaluate_rules(self.rules, facts, self.benefits, self.policy.basic_public_service)
+        return evaluate_rules(self.rules, facts, self.benefits, self._basic)
+
+    def in_effect(self, day: dt.date) -> bool:
+        """``policy.effective.covers(day)``, from the copied dates."""
+        return self._from <= day and (self._until is None or day <= self._until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +241,7 @@ class PolicySet:
 
     def active(self, scene: str, day: dt.date) -> CompiledPolicy | None:
         for compiled in self.by_scene.get(scene, ()):
-            if compiled.policy.effective.covers(day):
+            if compiled.in_effect(day):
                 return compiled
         return None
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection
 
 from gateway.audit.events import audit_event
 from gateway.errors import FieldError, Forbidden, InvalidRequest
@@ -18,7 +18,7 @@ from gateway.trust.pseudonyms import Pseudonyms
 __all__ = ["ConsentService", "consent_needed"]
 
 
-def consent_needed(kind: str, consent_required_for: Sequence[str]) -> bool:
+def consent_needed(kind: str, consent_required_for: Collection[str]) -> bool:
     """A person's records always need consent; other kinds where the scene says so."""
     return kind == "person" or kind in consent_required_for
 

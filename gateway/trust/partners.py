@@ -6,18 +6,18 @@ exists only in the caller's hands (and in demo mode's demo.json).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Iterable
 
 from gateway.errors import Forbidden, Unauthenticated
+from gateway.hashing import sha256
 from gateway.settings import Partner
 
 __all__ = ["PartnerRegistry", "hash_api_key", "new_api_key"]
 
 
 def hash_api_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    return sha256(key.encode()).hexdigest()
 
 
 def new_api_key() -> str:

@@ -488,3 +488,64 @@ async def test_feedback_is_stored(store: EmbeddedStore, db: Path) -> None:
     with sqlite3.connect(db) as conn:
         row = conn.execute("SELECT decision_id, partner, applied, detail FROM feedback").fetchone()
     assert row == ("d1", "demo-bank", 1, '{"note":"ok"}')
+
+
+# -- commitments: the in-memory index of withholding breaches -------------------------------
+
+
+async def test_breaches_are_found_after_a_close_and_after_a_reopen(
+    store: EmbeddedStore, db: Path
+) -> None:
+    from gateway.commitments.models import Commitment
+    from gateway.store.embedded.commitments import EmbeddedCommitments
+
+    today = dt.date(2026, 6, 1)
+    commitments = EmbeddedCommitments(store)
+    await commitments.open()
+
+    def made(cid: str, subject_key: str) -> Commitment:
+        return Commitment(
+            commitment_id=cid,
+            partner="hall",
+            decision_id="dec_1",
+            kind="tolerant_acceptance",
+            subject_kind="enterprise",
+            subject_key=subject_key,
+            subject="pseudonym",
+            missing_materials=("营业执照副本",),
+            due=today - dt.timedelta(days=1),
+            created_at="2026-05-01T08:00:00+00:00",
+            withhold_days=365,
+        )
+
+    short, long = made("cmt_a", "sk-1"), made("cmt_b", "sk-1")
+    for c in (short, long, made("cmt_c", "sk-2")):
+        assert await commitments.register(c)
+    # An open commitment withholds nothing; the index starts empty.
+    assert await commitments.breaches("sk-1", today) == []
+    for c, days in ((short, 10), (long, 100)):
+        closed = c.closed(
+            status="breached",
+            breach="overdue",
+            closed_at="2026-06-01T00:00:00+00:00",
+            withhold_until=today + dt.timedelta(days=days),
+        )
+        assert await commitments.close(closed, [])
+    later = today + dt.timedelta(days=50)
+    assert [b.commitment_id for b in await commitments.breaches("sk-1", today)] == [
+        "cmt_a",
+        "cmt_b",
+    ]
+    # The shorter breach has lapsed; the longer one still withholds.
+    assert [b.commitment_id for b in await commitments.breaches("sk-1", later)] == ["cmt_b"]
+    assert await commitments.breaches("sk-1", today + dt.timedelta(days=101)) == []
+    assert await commitments.breaches("sk-2", today) == []
+    # A restarted gateway reads the index back from the table.
+    again = await reopen(store, db)
+    try:
+        reopened = EmbeddedCommitments(again)
+        await reopened.open()
+        assert [b.commitment_id for b in await reopened.breaches("sk-1", later)] == ["cmt_b"]
+        assert await reopened.breaches("sk-2", today) == []
+    finally:
+        await again.close()

@@ -41,9 +41,19 @@ _UPDATE = (
 class EmbeddedCommitments(CommitmentStore):
     def __init__(self, store: EmbeddedStore) -> None:
         self._store = store
+        # Each subject with a breached commitment, and the last day any of them
+        # withholds. Every decision in a scene that reads breaches asks; almost
+        # every subject has none, and this answers them without a query. This
+        # process owns the file (one writer), so its own closes keep it whole.
+        self._withholding: dict[str, dt.date] = {}
 
     async def open(self) -> None:
         await self._store.ensure_schema(OUTBOX_SCHEMA + SCHEMA)
+        rows = self._store.reader.execute(
+            "SELECT subject_key, max(withhold_until) FROM commitments"
+            " WHERE status = 'breached' AND withhold_until IS NOT NULL GROUP BY subject_key"
+        ).fetchall()
+        self._withholding = {key: dt.date.fromisoformat(until) for key, until in rows}
 
     async def register(self, commitment: Commitment) -> bool:
         def insert(conn: sqlite3.Connection) -> bool:
@@ -86,6 +96,10 @@ class EmbeddedCommitments(CommitmentStore):
             return True
 
         done: bool = await self._store.in_writer(close)
+        if done and closed.status == "breached" and closed.withhold_until is not None:
+            known = self._withholding.get(closed.subject_key)
+            if known is None or known < closed.withhold_until:
+                self._withholding[closed.subject_key] = closed.withhold_until
         return done
 
     async def list_for(
@@ -119,6 +133,9 @@ class EmbeddedCommitments(CommitmentStore):
         return [Commitment.from_json(body) for (body,) in rows]
 
     async def breaches(self, subject_key: str, today: dt.date) -> list[Commitment]:
+        until = self._withholding.get(subject_key)
+        if until is None or until < today:
+            return []
         rows = self._store.reader.execute(
             "SELECT body FROM commitments WHERE subject_key = ? AND status = 'breached'"
             " AND withhold_until >= ?",
