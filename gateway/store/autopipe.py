@@ -1,24 +1,27 @@
 """Auto-pipelining: every Redis command issued in one event-loop pass goes out together.
 
 Requests that run concurrently each await their own command; the commands are
-queued and flushed as one pipeline on the next loop callback. A pipelined round
-trip costs the client a few microseconds per command instead of a full
-request/response cycle each (DESIGN §11), and the server answers them in one go.
+written together on the next loop callback, one write per connection, by the
+lean connections of ``gateway.store.redis.lean`` (hiredis packs and parses; no
+redis-py objects per command). A single Redis gets one connection; a cluster
+gets one per primary, each command routed by the hash slot of its first key.
+A pipelined command costs the client a few microseconds instead of the tens
+redis-py spends per request (DESIGN §11; BENCHMARKS.md, issue 17).
 
-Connection failures are translated here, at the boundary, into
-:class:`StoreUnavailable`; any other Redis error is a bug and propagates.
+Connection failures surface as ``StoreUnavailable``; any other Redis error
+reply (a redis-py ``ResponseError``) is a bug or a case the caller handles.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from redis import exceptions as rex
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from gateway.store.base import StoreUnavailable
+from gateway.store.redis.lean import LeanCluster, LeanConnection, options_from_url
 
 __all__ = ["UNAVAILABLE", "AutoPipeline"]
 
@@ -36,61 +39,34 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 
 
 class AutoPipeline:
-    def __init__(self, client: Redis | RedisCluster, max_batch: int = 512) -> None:
-        self._client = client
-        self._max_batch = max_batch
-        self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
-        self._scheduled = False
-        self._tasks: set[asyncio.Task[None]] = set()
+    """The store's command path: ``execute`` one command, coalesced with its loop pass's.
 
-    async def execute(self, *command: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((command, future))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
-        return await future
+    ``url`` names the server (credentials, db, TLS); for a cluster the slot map
+    and the primaries come from redis-py's ``client``.
+    """
 
-    def _flush(self) -> None:
-        self._scheduled = False
-        pending, self._pending = self._pending, []
-        for start in range(0, len(pending), self._max_batch):
-            task = asyncio.get_running_loop().create_task(
-                self._send(pending[start : start + self._max_batch])
+    def __init__(
+        self, url: str, client: Any, timeout_s: float = 2.0, connect_timeout_s: float = 2.0
+    ) -> None:
+        target: LeanConnection | LeanCluster
+        if isinstance(client, RedisCluster):
+            # Credentials from the cluster URL; each primary's address from the slot map.
+            userinfo = urlsplit(url.replace("redis+cluster://", "redis://", 1)).netloc
+            userinfo = userinfo.rpartition("@")[0]
+            options = options_from_url(
+                f"redis://{userinfo + '@' if userinfo else ''}127.0.0.1",
+                timeout_s=timeout_s,
+                connect_timeout_s=connect_timeout_s,
             )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
-        pipe = self._client.pipeline(transaction=False)
-        for command, _ in batch:
-            pipe.execute_command(*command)
-        try:
-            results = await pipe.execute(raise_on_error=False)
-        except UNAVAILABLE as exc:
-            failure = StoreUnavailable(f"Redis is unavailable: {type(exc).__name__}")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(failure)
-            return
-        except BaseException as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            raise
-        for (_, future), result in zip(batch, results, strict=True):
-            if future.done():
-                continue
-            if isinstance(result, UNAVAILABLE):
-                future.set_exception(
-                    StoreUnavailable(f"Redis is unavailable: {type(result).__name__}")
-                )
-            elif isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+            target = LeanCluster(client, options)
+        else:
+            options = options_from_url(
+                url, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s
+            )
+            target = LeanConnection(options)
+        self._target = target
+        # The hot path calls the connection (or router) directly: no extra frame per command.
+        self.execute: Callable[..., Awaitable[Any]] = target.execute
 
     async def close(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._target.close()
