@@ -52,7 +52,6 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from gateway.audit.chain import GENESIS, link
 from gateway.ids import random_below
-from gateway.store.autopipe import UNAVAILABLE, AutoPipeline
 from gateway.store.base import (
     IDEMPOTENCY_TTL_S,
     AccessToken,
@@ -70,6 +69,7 @@ from gateway.store.base import (
 from gateway.store.batching import GroupCommit
 from gateway.store.changes import ChangeFeed
 from gateway.store.packing import connection_class
+from gateway.store.redis.lean import UNAVAILABLE, AutoPipeline
 
 __all__ = ["RedisStore"]
 

@@ -62,10 +62,20 @@ def _resp2_callbacks() -> dict[str, Callable[..., Any]]:
 CALLBACKS: Mapping[str, Callable[..., Any]] = _resp2_callbacks()
 
 
+_BY_NAME: dict[Any, Callable[..., Any] | None] = {}
+
+
 def reply_callback(name: Any) -> Callable[..., Any] | None:
-    if isinstance(name, bytes):
-        name = name.decode()
-    return CALLBACKS.get(name.upper()) if isinstance(name, str) else None
+    """redis-py's reply shaping for a command name as callers spell it (memoised)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        pass
+    text = name.decode() if isinstance(name, bytes) else name
+    callback = CALLBACKS.get(text.upper()) if isinstance(text, str) else None
+    if len(_BY_NAME) < 1024:  # command names are few; never let odd input grow this
+        _BY_NAME[name] = callback
+    return callback
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Requests that run concurrently each await their own command; the commands are
 written together on the next loop callback, one write per connection, by the
-lean connections of ``gateway.store.redis.lean`` (hiredis packs and parses; no
+lean connections of this package (hiredis packs and parses; no
 redis-py objects per command). A single Redis gets one connection; a cluster
 gets one per primary, each command routed by the hash slot of its first key.
 A pipelined command costs the client a few microseconds instead of the tens
@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 from redis import exceptions as rex
 from redis.asyncio.cluster import RedisCluster
 
-from gateway.store.redis.lean import LeanCluster, LeanConnection, options_from_url
+from gateway.store.redis.lean.cluster import LeanCluster
+from gateway.store.redis.lean.connection import LeanConnection, options_from_url
 
 __all__ = ["UNAVAILABLE", "AutoPipeline"]
 
