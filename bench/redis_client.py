@@ -22,6 +22,10 @@ through two command paths:
 It reports process CPU time (``time.process_time``: this process only, so the
 server's work is not in it) per command, the median of ``--rounds``
 interleaved rounds. Wall time on this shared machine is not reported.
+
+``--instructions`` counts instead, with valgrind's callgrind, the client's
+instructions per command for each workload and path (one valgrind run each,
+counting only the measured stretch): a figure the machine's load cannot move.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import argparse
 import asyncio
 import gc
 import os
+import re
 import shutil
 import signal
 import socket
@@ -52,6 +57,14 @@ from gateway.store.redis.core import _client, _functions_sources  # noqa: E402
 from gateway.store.redis.lean import AutoPipeline  # noqa: E402
 
 Execute = Callable[..., Awaitable[Any]]
+_COUNTING = "XINYI_REDIS_CLIENT_COUNT"  # set in the process valgrind runs: "workload:path"
+
+
+def _instrument(state: str) -> None:
+    # Blocking on purpose: nothing else may run on the loop while counting starts.
+    subprocess.run(
+        ["callgrind_control", f"--instr={state}", str(os.getpid())], check=True, capture_output=True
+    )
 
 
 def _free_port() -> int:
@@ -96,7 +109,9 @@ def _old_autopipe(rev: str) -> type[Any]:
     return module.AutoPipeline  # type: ignore[no-any-return]
 
 
-async def _drive(execute: Execute, command: tuple[Any, ...], tasks: int, commands: int) -> float:
+async def _drive(
+    execute: Execute, command: tuple[Any, ...], tasks: int, commands: int, counted: bool = False
+) -> float:
     """CPU µs per command for ``commands`` commands issued by ``tasks`` concurrent loops."""
     per_task = commands // tasks
 
@@ -105,9 +120,14 @@ async def _drive(execute: Execute, command: tuple[Any, ...], tasks: int, command
             await execute(*command)
 
     gc.collect()
+    if counted:
+        _instrument("on")
     start = time.process_time()
     await asyncio.gather(*(worker() for _ in range(tasks)))
-    return (time.process_time() - start) / (per_task * tasks) * 1e6
+    spent = time.process_time() - start
+    if counted:
+        _instrument("off")
+    return spent / (per_task * tasks) * 1e6
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -131,6 +151,14 @@ async def main(args: argparse.Namespace) -> None:
         for execute, _ in paths.values():  # warm both: connections, caches
             for command in workloads.values():
                 await _drive(execute, command, args.tasks, args.tasks * 50)
+        if only := os.environ.get(_COUNTING):
+            workload, name = only.split(":")
+            execute = paths[name][0]
+            await _drive(execute, workloads[workload], args.tasks, args.commands, counted=True)
+            for _, close in paths.values():
+                await close()
+            await admin.aclose()
+            return
         for _ in range(args.rounds):
             for workload, command in workloads.items():
                 for name, (execute, _) in paths.items():
@@ -154,10 +182,39 @@ async def main(args: argparse.Namespace) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def count_instructions(args: argparse.Namespace) -> None:
+    print(f"{args.tasks} tasks, {args.commands} commands counted per run (callgrind)")
+    for only in ("GET:redis-py", "GET:lean", "FCALL:redis-py", "FCALL:lean"):
+        with tempfile.TemporaryDirectory(prefix="xinyi-callgrind-") as out:
+            proc = subprocess.run(
+                [
+                    *("valgrind", "--tool=callgrind", "--instr-atstart=no"),
+                    f"--callgrind-out-file={out}/callgrind.out",
+                    *(sys.executable, str(Path(__file__).resolve())),
+                    *("--tasks", str(args.tasks), "--commands", str(args.commands)),
+                    *("--old-rev", args.old_rev),
+                ],
+                env={**os.environ, _COUNTING: only, "PYTHONHASHSEED": "0"},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        match = re.search(r"Collected : (\d+)", proc.stderr)
+        if proc.returncode != 0 or not match:
+            raise SystemExit(f"the count failed:\n{proc.stdout}\n{proc.stderr[-3000:]}")
+        per = int(match.group(1)) / (args.commands // args.tasks * args.tasks)
+        print(f"{only:<16} {per / 1000:8.1f} k instructions per command")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=64)
     parser.add_argument("--commands", type=int, default=40_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--old-rev", default="ac86ff0", help="commit with redis-py's AutoPipeline")
-    uvloop.run(main(parser.parse_args()))
+    parser.add_argument("--instructions", action="store_true", help="count with callgrind")
+    arguments = parser.parse_args()
+    if arguments.instructions and not os.environ.get(_COUNTING):
+        count_instructions(arguments)
+    else:
+        uvloop.run(main(arguments))
