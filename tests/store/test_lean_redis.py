@@ -5,20 +5,27 @@ is mocked. What is checked: commands of one loop pass go out together, replies
 come back in order with error replies in their places, large replies arrive
 whole, credentials and database come from the URL, the connection recovers
 from a restart and times out on a stopped server, back-pressure holds, and a
-cluster's redirections are followed.
+cluster's redirections are followed; ``rediss://`` speaks TLS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import ipaddress
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from redis import exceptions as rex
 from redis.asyncio.cluster import RedisCluster
 
@@ -282,3 +289,61 @@ async def test_cluster_one_write_per_shard_per_pass(own_cluster: list[RedisServe
     finally:
         await lean.close()
         await client.aclose()
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (the certificate is its own CA)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "redis.crt", directory / "redis.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_tls_for_rediss_urls(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    tls_port = _free_tcp_port()
+    tls = ("--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key))
+    tls += ("--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no")
+    with redis_server(tmp_path / "srv", *tls):
+        trusted = LeanConnection(
+            options_from_url(f"rediss://127.0.0.1:{tls_port}/2?ssl_ca_certs={cert}")
+        )
+        untrusted = LeanConnection(options_from_url(f"rediss://127.0.0.1:{tls_port}/0"))
+        try:
+            assert await trusted.execute("SET", "over", "tls") is True
+            assert await trusted.execute("GET", "over") == b"tls"
+            with pytest.raises(StoreUnavailable, match="cannot connect"):
+                await untrusted.execute("PING")  # an unknown CA is refused, not ignored
+        finally:
+            await trusted.close()
+            await untrusted.close()
+
+
+def _free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
