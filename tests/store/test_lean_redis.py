@@ -203,6 +203,34 @@ async def test_back_pressure_caps_the_replies_owed(server: RedisServer) -> None:
         await connection.close()
 
 
+async def test_writers_held_back_by_a_full_buffer_fail_when_the_server_dies(
+    tmp_path: Path,
+) -> None:
+    with redis_server(tmp_path) as srv:
+        connection = LeanConnection(options_from_url(srv.url))
+        try:
+            await connection.execute("PING")
+            os.kill(srv.pid, signal.SIGSTOP)
+            big = b"x" * (1 << 20)
+            # Far more than the socket buffers and the 1 MiB high-water mark take.
+            first = [
+                asyncio.ensure_future(connection.execute("SET", f"b{i}", big)) for i in range(16)
+            ]
+            await asyncio.sleep(0.2)
+            proto = connection._proto
+            assert proto is not None
+            assert proto.gate is not None  # the transport asked us to stop writing
+            held = [asyncio.ensure_future(connection.execute("GET", "b0")) for _ in range(4)]
+            srv.kill(signal.SIGKILL)
+            # Everyone hears of it (the guard only keeps a hang from stalling the suite).
+            outcomes = await asyncio.wait_for(
+                asyncio.gather(*first, *held, return_exceptions=True), timeout=30
+            )
+            assert all(isinstance(o, StoreUnavailable) for o in outcomes), outcomes
+        finally:
+            await connection.close()
+
+
 def test_options_from_url() -> None:
     plain = options_from_url("redis://u:p%40ss@example.test:6380/4")
     assert (plain.host, plain.port, plain.username, plain.password, plain.db) == (

@@ -152,7 +152,7 @@ class _Protocol(asyncio.Protocol):
         self._transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(StoreUnavailable("Redis closed the connection"))
+        self._fail("Redis closed the connection")
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -171,12 +171,12 @@ class _Protocol(asyncio.Protocol):
             try:
                 reply = reader.gets()
             except rex.InvalidResponse as exc:
-                self._abort(StoreUnavailable(f"Redis sent a malformed reply: {exc}"))
+                self._abort(f"Redis sent a malformed reply: {exc}")
                 return
             if reply is _NEED_MORE:
                 break
             if not owed:
-                self._abort(StoreUnavailable("Redis sent a reply nobody asked for"))
+                self._abort("Redis sent a reply nobody asked for")
                 return
             future, callback = owed.popleft()
             if future.done():  # its caller was cancelled; the reply still had to be read
@@ -233,7 +233,7 @@ class _Protocol(asyncio.Protocol):
             return
         deadline = self._last_read + self._timeout
         if self._loop.time() >= deadline:
-            self._abort(StoreUnavailable(f"Redis did not answer within {self._timeout:g} s"))
+            self._abort(f"Redis did not answer within {self._timeout:g} s")
         else:
             self._watchdog = self._loop.call_at(deadline, self._check)
 
@@ -242,19 +242,20 @@ class _Protocol(asyncio.Protocol):
             self.gate = self._loop.create_future()
 
     def _maybe_open_gate(self) -> None:
-        if self.gate is None or self._write_paused:
+        if self.gate is None:
             return
-        if self.lost or len(self._owed) <= self._max_in_flight // 2:
+        # A lost connection opens it too: its waiters go on to reconnect.
+        if self.lost or (not self._write_paused and len(self._owed) <= self._max_in_flight // 2):
             gate, self.gate = self.gate, None
             if not gate.done():
                 gate.set_result(None)
 
-    def _abort(self, error: StoreUnavailable) -> None:
-        self._fail(error)
+    def _abort(self, reason: str) -> None:
+        self._fail(reason)
         if self._transport is not None:
             self._transport.abort()
 
-    def _fail(self, error: StoreUnavailable) -> None:
+    def _fail(self, reason: str) -> None:
         self.lost = True
         self._out = []
         if self._watchdog is not None:
@@ -262,8 +263,8 @@ class _Protocol(asyncio.Protocol):
             self._watchdog = None
         owed, self._owed = self._owed, collections.deque()
         for future, _ in owed:
-            if not future.done():
-                future.set_exception(error)
+            if not future.done():  # an exception each: tracebacks must not pile up on one
+                future.set_exception(StoreUnavailable(reason))
         self._maybe_open_gate()
 
     def close(self) -> None:
