@@ -26,7 +26,8 @@ spread over the cluster. One hash chain serves every replica: each replica
 computes the next links from the head it knows and the ``xinyi_append``
 function takes the batch only if that head is still current (else the replica
 recomputes from the real head). Commands issued in one event-loop pass share
-a pipeline (``AutoPipeline``); decisions are group-committed.
+one write on a lean connection (``AutoPipeline``, gateway/store/redis/lean/);
+decisions are group-committed.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import secrets
 import time
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 from redis import exceptions as rex
@@ -52,7 +53,6 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from gateway.audit.chain import GENESIS, link
 from gateway.ids import random_below
 from gateway.store.admission import Admission, IdempotencyClaim
-from gateway.store.autopipe import UNAVAILABLE, AutoPipeline
 from gateway.store.base import (
     IDEMPOTENCY_TTL_S,
     AccessToken,
@@ -71,6 +71,7 @@ from gateway.store.batching import GroupCommit
 from gateway.store.changes import ChangeFeed
 from gateway.store.packing import connection_class
 from gateway.store.redis.admission import admit
+from gateway.store.redis.lean import UNAVAILABLE, AutoPipeline
 
 __all__ = ["RedisStore"]
 
@@ -107,7 +108,11 @@ def _client(url: str) -> Redis | RedisCluster:
         # would fail its first command (503s long after Redis is back) instead of reconnecting.
         options["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
     if url.startswith("redis+cluster://"):
-        hosts = urlsplit(url.replace("redis+cluster://", "redis://", 1)).netloc
+        netloc = urlsplit(url.replace("redis+cluster://", "redis://", 1)).netloc
+        userinfo, _, hosts = netloc.rpartition("@")
+        if userinfo:
+            user, _, password = userinfo.rpartition(":")
+            options.update(username=unquote(user) or None, password=unquote(password))
         nodes = []
         for part in hosts.split(","):
             host, _, port = part.rpartition(":")
@@ -151,7 +156,9 @@ class RedisStore(Store):
     # -- life cycle ---------------------------------------------------------------------
     async def open(self) -> None:
         self._client = _client(self._url)
-        self._pipe = AutoPipeline(self._client)
+        # The hot path's lean connections; redis-py's client stays for pub/sub,
+        # FUNCTION LOAD on every primary and the cluster's slot map.
+        self._pipe = AutoPipeline(self._url, self._client)
         self._commit = GroupCommit(self._append_batch)
         # Wait for Redis with backoff: a replica may start before its store.
         async for attempt in AsyncRetrying(
