@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import logging
 import random
 import shutil
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +120,12 @@ async def rounds(
         for q, resp in zip(reqs, responses, strict=True):
             if resp.status != 200:
                 raise RuntimeError(f"{q.path}: {resp.status} {resp.body!r}")
+        # aiohttp's mocked requests are unittest.mock objects, ~130 kB each in
+        # reference cycles (a class per Mock): left to the collector's raised
+        # thresholds they piled up to ~80 MB and were most of the RSS growth this
+        # bench used to report. Collected here, untimed; a served gateway has none.
+        del reqs, responses
+        gc.collect()
         return c1 - c0, w1 - w0
 
     async def one_round(take: Any) -> tuple[float, float]:
@@ -130,6 +138,9 @@ async def rounds(
 
     rng = random.Random(2)
     out: dict[str, list[tuple[float, float]]] = {"demo": [], "demo-same": [], "large": []}
+    if args.trace:
+        tracemalloc.start(args.trace)
+        snapshots = [tracemalloc.take_snapshot()]
     for _ in range(2):  # warm both kinds, uncounted
         await one_round(lambda: rng.choice(demo_pool))
         await one_round(big_pool)
@@ -138,15 +149,32 @@ async def rounds(
     for i in range(args.fill // CONCURRENCY):
         reqs = [mocked(app, big_pool()) for _ in range(CONCURRENCY)]
         await asyncio.gather(*(middleware(q, create_decision) for q in reqs))
+        del reqs
+        gc.collect()  # the mocked requests' cycles (see batch)
         if i % 300 == 0:
             print(f"  filling, {i * CONCURRENCY} decisions: {memory()}", flush=True)
     _settle_gc()
     print(f"  measured rounds start: {memory()}", flush=True)
+    if args.trace:
+        snapshots.append(tracemalloc.take_snapshot())
     for i in range(args.rounds):
         out["demo"].append(await one_round(lambda: rng.choice(demo_pool)))
         out["large"].append(await one_round(big_pool))
         out["demo-same"].append(await one_round(lambda: rng.choice(same_shapes)))
         print(f"  round {i + 1}: {memory()}", flush=True)
+    if args.trace:
+        gc.collect()
+        snapshots.append(tracemalloc.take_snapshot())
+        tracemalloc.stop()
+        for what, (a, b) in (
+            ("warm-up and fill", snapshots[:2]),
+            ("measured rounds", snapshots[1:]),
+        ):
+            print(f"\nlargest growth over the {what} (tracemalloc, by traceback):")
+            for stat in b.compare_to(a, "traceback")[:12]:
+                print(f"{stat.size_diff / 1024:+.0f} kB in {stat.count_diff:+d} blocks")
+                for line in stat.traceback.format()[-2 * args.trace :]:
+                    print("   ", line)
     return out
 
 
@@ -206,6 +234,40 @@ async def serve_and_measure(tmp: Path, setup: Any, ids: dict[str, list[str]], ar
         )
 
 
+def generate_and_import(tmp: Path, dataset: Path, subjects: int) -> dict[str, list[str]]:
+    """Write the export in a child process, bulk-import it into ``dataset``; the id sample."""
+    export = tmp / "export.jsonl"
+    t0 = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            str(HERE),
+            "--subjects",
+            str(subjects),
+            "--write-export",
+            str(tmp / "generator"),  # its own demo state: keys differ from ours
+            str(export),
+        ],
+        check=True,
+    )
+    ids = orjson.loads(export.with_suffix(".ids.json").read_bytes())
+    print(
+        f"export written: {export.stat().st_size / 2**20:.0f} MB"
+        f" in {time.perf_counter() - t0:.0f} s",
+        flush=True,
+    )
+    t0 = time.perf_counter()
+    cli = Path(sys.executable).with_name("xinyi-gateway")
+    subprocess.run([str(cli), "data", "import", str(export), "--dataset", str(dataset)], check=True)
+    print(
+        f"bulk import: {time.perf_counter() - t0:.0f} s; dataset"
+        f" {dataset.stat().st_size / 2**20:.0f} MB",
+        flush=True,
+    )
+    export.unlink()
+    return ids
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="RSS and decision cost on a large dataset")
     parser.add_argument("--subjects", type=int, default=1_000_000)
@@ -215,7 +277,21 @@ def main() -> int:
         "--fill", type=int, default=128_000, help="uncounted large-dataset decisions first"
     )
     parser.add_argument("--records-cache-size", type=int, help="override the setting")
+    parser.add_argument(
+        "--trace",
+        type=int,
+        default=0,
+        metavar="FRAMES",
+        help="tracemalloc over the measured rounds: the largest growth, by traceback"
+        " (slows the decisions: not for the timing figures)",
+    )
     parser.add_argument("--keep", metavar="DIR", help="use (and keep) this directory")
+    parser.add_argument(
+        "--dataset",
+        metavar="PATH",
+        help="reuse the imported dataset saved at PATH (and PATH.ids.json) if it exists;"
+        " otherwise generate and import it, then save it there",
+    )
     parser.add_argument("--write-export", nargs=2, metavar=("DIR", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.write_export:  # the child that writes the export, so its memory is not counted
@@ -228,37 +304,17 @@ def main() -> int:
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="xinyi-scale-"))
     try:
         setup = prepare_demo(tmp, dt.datetime.now(dt.UTC).date(), rate_per_second=1e9)
-        export = tmp / "export.jsonl"
-        t0 = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                str(HERE),
-                "--subjects",
-                str(args.subjects),
-                "--write-export",
-                str(tmp / "generator"),  # its own demo state: keys differ from ours
-                str(export),
-            ],
-            check=True,
-        )
-        ids = orjson.loads(export.with_suffix(".ids.json").read_bytes())
-        print(
-            f"export written: {export.stat().st_size / 2**20:.0f} MB"
-            f" in {time.perf_counter() - t0:.0f} s",
-            flush=True,
-        )
-        t0 = time.perf_counter()
-        cli = Path(sys.executable).with_name("xinyi-gateway")
-        subprocess.run(
-            [str(cli), "data", "import", str(export), "--dataset", str(setup.dataset)], check=True
-        )
-        print(
-            f"bulk import: {time.perf_counter() - t0:.0f} s; dataset"
-            f" {setup.dataset.stat().st_size / 2**20:.0f} MB",
-            flush=True,
-        )
-        export.unlink()
+        saved = Path(args.dataset) if args.dataset else None
+        if saved is not None and saved.exists():
+            # The demo's records are in the saved copy too (the import added to them).
+            shutil.copyfile(saved, setup.dataset)
+            ids = orjson.loads(saved.with_suffix(".ids.json").read_bytes())
+            print(f"dataset reused from {saved}", flush=True)
+        else:
+            ids = generate_and_import(tmp, setup.dataset, args.subjects)
+            if saved is not None:
+                shutil.copyfile(setup.dataset, saved)
+                saved.with_suffix(".ids.json").write_bytes(orjson.dumps(ids))
         import uvloop
 
         uvloop.run(serve_and_measure(tmp, setup, ids, args))

@@ -269,10 +269,11 @@ class Gateway:
         )
         await gateway.audit.open()
         gateway.audit.start()
-        from gateway.store.redis import RedisStore
+        if not isinstance(store, EmbeddedStore):  # redis-py stays unloaded on the embedded store
+            from gateway.store.redis import RedisStore
 
-        if isinstance(store, RedisStore):
-            store.feedback_ttl_s = max(1, int(settings.retention.feedback_days * 86_400))
+            if isinstance(store, RedisStore):
+                store.feedback_ttl_s = max(1, int(settings.retention.feedback_days * 86_400))
         gateway.retention = Retention(gateway.audit, settings.retention)
         gateway.retention.start()
         gateway.sync = ReplicaSync(gateway)

@@ -264,7 +264,8 @@ class Settings(BaseSettings):
     # Refuse a reload whose new policy version takes a benefit from anyone (or worsens
     # one, or adds a constraint) unless it declares `change_reason:` (docs/prove.md).
     refuse_benefit_removal: bool = False
-    records_cache_size: int = Field(100_000, ge=0)
+    # ~0.8 kB a subject; entries expire after records_cache_seconds (gateway/facts/cache.py).
+    records_cache_size: int = Field(10_000, ge=0)
     consent_max_days: int = Field(366, ge=1, le=3660)
     status_list_ttl_seconds: int = Field(300, ge=10)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)

@@ -75,18 +75,24 @@ _ALL = (
 _SELECT = f"SELECT {_COLUMNS} FROM records WHERE subject_kind = ? AND subject_id = ?"  # noqa: S608 - constant
 
 
+# A dict lookup instead of the enum's call: row parsing is on every record-cache miss.
+_STATUS = {s.value: s for s in RecordStatus}
+
+
 def _record(row: Sequence[Any]) -> CreditRecord:
+    # Positional, in CreditRecord's field order: ~2 µs less per record than keywords
+    # and the enum call (bench/scale.py: with a large dataset most lookups miss).
     return CreditRecord(
-        record_id=row[0],
-        type=row[1],
-        domain=row[2],
-        effective_document=bool(row[3]),
-        adverse=bool(row[4]),
-        decided_on=dt.date.fromisoformat(row[5]),
-        publication_until=dt.date.fromisoformat(row[6]) if row[6] else None,
-        status=RecordStatus(row[7]),
-        value=orjson.loads(row[8]) if row[8] is not None else None,
-        title=row[9],
+        row[0],
+        row[1],
+        row[2],
+        bool(row[3]),
+        bool(row[4]),
+        dt.date.fromisoformat(row[5]),
+        dt.date.fromisoformat(row[6]) if row[6] else None,
+        _STATUS[row[7]],
+        orjson.loads(row[8]) if row[8] is not None else None,
+        row[9],
     )
 
 

@@ -10,6 +10,7 @@ event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,6 @@ class StaffDirectory:
 
     def __init__(self, users: list[StaffUser]) -> None:
         self._users = {u.username: u for u in users}
-        # Checked when the user does not exist, so a wrong name costs what a wrong password does.
-        self._dummy = _HASHER.hash("not a password anyone has")
 
     def __len__(self) -> int:
         return len(self._users)
@@ -90,12 +89,27 @@ class StaffDirectory:
     async def verify(self, username: str, password: str) -> StaffUser | None:
         """The account when the password is right, else None (same cost either way)."""
         user = self._users.get(username)
-        digest = user.password_hash if user is not None else self._dummy
+        digest = user.password_hash if user is not None else None
         ok = await asyncio.get_running_loop().run_in_executor(None, _check, digest, password)
         return user if ok and user is not None else None
 
 
-def _check(digest: str, password: str) -> bool:
+@functools.cache
+def _dummy() -> str:
+    """Checked when the user does not exist, so a wrong name costs what a wrong password does.
+
+    Made on the first sign-in, not at start-up: an Argon2id hash with the default
+    parameters takes 64 MiB for its duration, which would set every worker's peak
+    memory whether or not anyone ever signs in.
+    """
+    return _HASHER.hash("not a password anyone has")
+
+
+def _check(digest: str | None, password: str) -> bool:
+    # Both branches make the dummy on the first call, so that call costs the same either way.
+    dummy = _dummy()
+    if digest is None:
+        digest = dummy
     try:
         return _HASHER.verify(digest, password)
     except (VerificationError, InvalidHashError):

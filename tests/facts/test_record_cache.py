@@ -81,3 +81,29 @@ def test_disabled_cache_keeps_nothing(clock: Clock, ttl: float, size: int) -> No
     cache = RecordCache(ttl_seconds=ttl, max_entries=size)
     cache.put("key-a", [RECORD])
     assert cache.get("key-a") is None
+
+
+def test_expired_entries_are_swept_without_being_asked_for(clock: Clock) -> None:
+    # Traffic over many subjects asks for each one once: held memory must follow
+    # the subjects of the last TTL, not every subject ever asked about.
+    cache = RecordCache(ttl_seconds=30, max_entries=1_000)
+    for i in range(100):
+        cache.put(f"early-{i}", [RECORD])
+        clock.now += 0.1
+    clock.now += 30
+    cache.put("late", [RECORD])
+    assert len(cache) == 1
+    assert cache.get("late") == [RECORD]
+
+
+def test_a_refreshed_entry_outlives_older_ones(clock: Clock) -> None:
+    cache = RecordCache(ttl_seconds=30, max_entries=2)
+    cache.put("key-a", [RECORD])
+    clock.now += 10
+    cache.put("key-b", [])
+    clock.now += 10
+    cache.put("key-a", [RECORD])  # refreshed: now expires after key-b
+    cache.put("key-c", [])  # over the bound: the oldest entry, key-b, goes
+    assert cache.get("key-b") is None
+    assert cache.get("key-a") == [RECORD]
+    assert cache.get("key-c") == []

@@ -84,6 +84,9 @@ class EmbeddedStatusLists:
     async def allocate_status(self) -> StatusRef:
         slist = self.lists.get(self._current_list)
         if slist is None or len(slist.allocated) >= STATUS_LIST_SIZE * _LIST_FILL:
+            if slist is not None:
+                # A filled list never hands out an index again: only its bits are read.
+                slist.allocated = set()
             self._current_list = secrets.token_hex(8)
             slist = self.lists.setdefault(self._current_list, _StatusList())
         while True:
