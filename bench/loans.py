@@ -168,7 +168,7 @@ async def main() -> None:
 
     async def page(svc: LoanService) -> tuple[float, float, int]:
         t, c = time.perf_counter(), time.process_time()
-        body = await svc.recommendations(
+        body = await svc.recommend.recommendations(
             bank, product, policies, today, dt.datetime.now(dt.UTC), limit=20, cursor=None
         )
         return time.perf_counter() - t, time.process_time() - c, body["remaining"]
@@ -201,7 +201,7 @@ async def main() -> None:
         warmed.append(elapsed)
         warmed_cpu.append(cpu)
         t, c = time.perf_counter(), time.process_time()
-        await fresh.rank_demands(product, policies, today, epoch)
+        await fresh.recommend.rank_demands(product, policies, today, epoch)
         wfull.append(time.perf_counter() - t)
         wfull_cpu.append(time.process_time() - c)
     full, full_cpu = [], []
@@ -209,7 +209,7 @@ async def main() -> None:
     for _ in range(rounds):
         fresh = service(0)
         t, c = time.perf_counter(), time.process_time()
-        ranked = await fresh.rank_demands(product, policies, today, epoch)
+        ranked = await fresh.recommend.rank_demands(product, policies, today, epoch)
         full.append(time.perf_counter() - t)
         full_cpu.append(time.process_time() - c)
     if rounds:

@@ -203,7 +203,7 @@ async def recommendations(request: web.Request) -> web.Response:
     bank = await gw.authenticate(request)
     gw.partners.require_kind(bank, "bank")
     product = await _own_product(request, bank)
-    body = await gw.loans.recommendations(
+    body = await gw.loans.recommend.recommendations(
         bank,
         product,
         gw.policies,

@@ -97,7 +97,8 @@ class LoanService:
             banks=banks,
             ttl_s=facts_ttl_s,
         )
-        self._recommendations = LoanRecommendations(
+        # 名单推荐 (recommendations.py): handlers call it directly.
+        self.recommend = LoanRecommendations(
             store=store,
             rules=self.rules,
             plans=self.plans,
@@ -276,7 +277,7 @@ class LoanService:
         derived = await self.facts.warm_facts(policies, today, now, within_s=within_s)
         if derived:
             products = await self.store.list_products()
-            await self._recommendations.warm_keys(products, policies, today)
+            await self.recommend.warm_keys(products, policies, today)
         return derived
 
     def forget(self, subject_key: str | None = None) -> None:
@@ -341,36 +342,6 @@ class LoanService:
             )
         )
         return ranked
-
-    # -- 名单推荐 (recommendations.py) ----------------------------------------------------------
-    async def rank_demands(
-        self,
-        product: LoanProduct,
-        policies: PolicySet,
-        today: dt.date,
-        now: int,
-        *,
-        ordered: bool = True,
-    ) -> list[Recommendation]:
-        """See ``LoanRecommendations.rank_demands``."""
-        return await self._recommendations.rank_demands(
-            product, policies, today, now, ordered=ordered
-        )
-
-    async def recommendations(
-        self,
-        bank: Partner,
-        product: LoanProduct,
-        policies: PolicySet,
-        today: dt.date,
-        now: dt.datetime,
-        *,
-        limit: int,
-        cursor: str | None,
-    ) -> dict[str, Any]:
-        return await self._recommendations.recommendations(
-            bank, product, policies, today, now, limit=limit, cursor=cursor
-        )
 
     # -- responses ---------------------------------------------------------------------------
     async def respond(

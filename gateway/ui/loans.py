@@ -100,7 +100,7 @@ async def _product_page(
     request: web.Request, signed: Signed, product: LoanProduct, status: int = 200, **extra: Any
 ) -> web.Response:
     gw = request.app[GATEWAY]
-    body = await gw.loans.recommendations(
+    body = await gw.loans.recommend.recommendations(
         signed.partner, product, gw.policies, gw.today(), gw.now(), limit=SHOWN, cursor=None
     )
     context = await _desk(

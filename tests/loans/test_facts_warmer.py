@@ -96,7 +96,7 @@ async def setup(
 
 
 async def _ranked(loans: LoanService, product: LoanProduct, policies: PolicySet) -> list[str]:
-    return [r.demand.id for r in await loans.rank_demands(product, policies, TODAY, NOW)]
+    return [r.demand.id for r in await loans.recommend.rank_demands(product, policies, TODAY, NOW)]
 
 
 async def test_the_warm_up_fills_the_cache_so_a_ranking_reads_no_records(
@@ -122,7 +122,7 @@ async def test_the_warm_up_builds_the_rule_keys_the_first_ranking_reads(
     assert await loans.store.create_product(product)
     await loans.warm_facts(shipped_policies, TODAY, NOW)
     # One read set (the product's), one key per enterprise, before any request.
-    keys = loans._recommendations._read_keys
+    keys = loans.recommend._read_keys
     assert [len(by_subject) for by_subject in keys.values()] == [len(SUBJECTS)]
     built = dict(next(iter(keys.values())))
     assert await _ranked(loans, product, shipped_policies) == ["dem_0000", "dem_0001", "dem_0002"]
