@@ -123,7 +123,7 @@ async def create_decision(request: web.Request) -> web.Response:
     if idem is not None:
         settle(idem, admitted.idempotency, admitted.claimed)
         if idem.record is not None:
-            first = await gw.pipeline.replay(partner, idem.record)
+            first = await gw.replay(partner, idem.record)
             if first is not None:
                 return replayed(json_response(first))
     try:
