@@ -18,6 +18,7 @@ import orjson
 from adapters.credit.base import SubjectKind
 from gateway.audit.events import audit_event
 from gateway.commitments.models import BREACH_RECORD_TYPE
+from gateway.commitments.records import breach_records
 from gateway.errors import DependencyUnavailable
 from gateway.facts.subject_records import SubjectRecords
 from gateway.ids import ordered_id
@@ -55,6 +56,8 @@ class DecisionQuery:
     consent_id: str | None
     staff_id: str | None
     context: dict[str, Any]
+    # The subject's internal pseudonym, when the caller worked it out already.
+    subject_key: str | None = None
 
 
 @dataclass(slots=True)
@@ -170,8 +173,8 @@ class DecisionPipeline:
     ) -> bytes:
         """The decision's answer, as the JSON body the caller gets.
 
-        ``admitted``: the request's admission (``Store.admit``), whose consent is
-        used rather than read again.
+        ``admitted``: the request's admission (``Store.admit``), whose consent
+        and breaches are used rather than read again.
         """
         policy = compiled.policy
         scene = compiled.scene
@@ -181,7 +184,7 @@ class DecisionPipeline:
         # The subject's internal pseudonym keys consents, token records and the
         # record cache (so a replica can evict by it: gateway.sync); an HMAC costs
         # a few µs, so it is worked out once.
-        subject_key = self._pseudonyms.internal(query.kind, query.subject_id)
+        subject_key = query.subject_key or self._pseudonyms.internal(query.kind, query.subject_id)
         if consent_needed(query.kind, compiled.consent_required_for):
             if admitted is not None and admitted.consent_read:
                 # Read in the admission call, with the rate limit (Store.admit).
@@ -210,7 +213,10 @@ class DecisionPipeline:
         t0 = time.perf_counter()
         records = await self.records.fetch(query.kind, query.subject_id, subject_key)
         if compiled.plan.reads_type(BREACH_RECORD_TYPE):
-            records = await self.records.with_breaches(records, subject_key, today)
+            read = None
+            if admitted is not None and admitted.breaches is not None:
+                read = breach_records(admitted.breaches)  # read with the rate limit
+            records = await self.records.with_breaches(records, subject_key, today, read)
         t1 = time.perf_counter()
         facts = compiled.plan.build(records, query.context, today, query.kind)
         result = compiled.evaluate(facts)

@@ -93,14 +93,21 @@ class SubjectRecords:
         records: Sequence[CreditRecord],
         subject_key: str,
         today: dt.date,
+        read: list[CreditRecord] | None = None,
     ) -> Sequence[CreditRecord]:
-        """``records`` and the subject's breaches still withholding on ``today``."""
-        if self.breach_records is None:
-            return records
-        try:
-            breaches = await self.breach_records(subject_key, today)
-        except StoreUnavailable as exc:
-            raise DependencyUnavailable("the commitment register is not answering") from exc
+        """``records`` and the subject's breaches still withholding on ``today``.
+
+        ``read``: the breaches as the decision's admission call read them
+        (``Store.admit``); else they are asked of the commitment register.
+        """
+        breaches = read
+        if breaches is None:
+            if self.breach_records is None:
+                return records
+            try:
+                breaches = await self.breach_records(subject_key, today)
+            except StoreUnavailable as exc:
+                raise DependencyUnavailable("the commitment register is not answering") from exc
         # The cached sequence stays as it is when there is nothing to add, so the
         # fact plan's memo still recognises it.
         return [*records, *breaches] if breaches else records
