@@ -194,7 +194,12 @@ async def main() -> int:
         models = [DecisionBody.model_validate(b) for b in bodies]
         scenes = [r["path"].split("/")[3] for r in requests]
         compiled = [gw.policies.active(s, today) for s in scenes]
-        records = [await gw.pipeline._records(m.subject.kind, m.subject.id) for m in models]
+        records = [
+            await gw.pipeline.records.fetch(
+                m.subject.kind, m.subject.id, gw.pseudonyms.internal(m.subject.kind, m.subject.id)
+            )
+            for m in models
+        ]
         partners = [await gw.authenticate(req) for req in pool[::3]]
         granted = [
             (partners[i], token_claims(resp["token"]))

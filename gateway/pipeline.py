@@ -9,38 +9,29 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from adapters.credit.base import (
-    CircuitOpen,
-    CreditRecord,
-    CreditSource,
-    CreditSourceError,
-    SubjectKind,
-)
+from adapters.credit.base import SubjectKind
 from gateway.audit.events import audit_event
 from gateway.commitments.models import BREACH_RECORD_TYPE
+from gateway.commitments.records import breach_records
 from gateway.errors import DependencyUnavailable
-from gateway.facts.cache import RecordCache
+from gateway.facts.subject_records import SubjectRecords
 from gateway.ids import ordered_id
 from gateway.metrics import Metrics
 from gateway.policy.evaluator import Evaluation
 from gateway.policy.loader import CompiledPolicy, PolicySet
 from gateway.policy.notice import constraint_notice, withheld_notice
-from gateway.policy.prohibited import is_prohibited
 from gateway.restorations.store import ConstraintLink, RestorationStore
 from gateway.settings import Partner
 from gateway.store.admission import Admission
 from gateway.store.base import (
     AuditEntry,
     DecisionWrite,
-    IdempotencyRecord,
     IssuedToken,
     StatusRef,
     Store,
@@ -48,7 +39,6 @@ from gateway.store.base import (
 )
 from gateway.tokens.keys import SigningKey
 from gateway.tokens.signer import BENEFIT_TYP, Signer
-from gateway.tokens.status_list import INVALID, VALID
 from gateway.trust.baseline import with_baseline
 from gateway.trust.consents import ConsentService, consent_needed
 from gateway.trust.pseudonyms import Pseudonyms
@@ -66,6 +56,8 @@ class DecisionQuery:
     consent_id: str | None
     staff_id: str | None
     context: dict[str, Any]
+    # The subject's internal pseudonym, when the caller worked it out already.
+    subject_key: str | None = None
 
 
 @dataclass(slots=True)
@@ -100,27 +92,17 @@ class DecisionPipeline:
         self,
         *,
         issuer: str,
-        credit: CreditSource,
-        credit_name: str,
-        cache: RecordCache,
+        records: SubjectRecords,
         store: Store,
         signer: Signer,
         pseudonyms: Pseudonyms,
         consents: ConsentService,
         metrics: Metrics,
         restorations: RestorationStore | None = None,
-        breach_records: Callable[[str, dt.date], Awaitable[list[CreditRecord]]] | None = None,
-        on_revoke: Callable[[IssuedToken, str], Awaitable[None]] | None = None,
     ) -> None:
-        # Tells the token's audience of a revocation (gateway.trust.revocation).
-        self._on_revoke = on_revoke
         self._issuer = issuer
-        # The gateway's own commitment register: breaches withhold incentives
-        # (policies read them as `commitment_breached` records).
-        self._breach_records = breach_records
-        self._credit = credit
-        self._credit_name = credit_name
-        self._cache = cache
+        # The credit source's records (cached) and the commitment register's breaches.
+        self.records = records
         self._store = store
         self._signer = signer
         self._pseudonyms = pseudonyms
@@ -133,11 +115,6 @@ class DecisionPipeline:
         self._t_audit = stage.labels("audit")
         self._t_sign = stage.labels("sign")
         self._t_append = metrics.audit_append_seconds.labels(type(store).__name__)
-        # The breaker is the source's own (purgatory in the platform adapter): the
-        # gauge shows what it last said, open from a refused lookup to a good one.
-        self._circuit_gauge = metrics.circuit_open.labels(credit_name)
-        self._circuit_gauge.set(0)
-        self._circuit_open = False
         # labels() costs a lock and a tuple hash each call; children are kept instead.
         self._counted: dict[tuple[str, str, str], Any] = {}
         self._issued: dict[str, Any] = {}
@@ -183,37 +160,6 @@ class DecisionPipeline:
             self._stamps[key] = stamps
         return stamps
 
-    async def _records(self, kind: SubjectKind, subject_id: str, subject_key: str) -> Any:
-        records = self._cache.get(subject_key)
-        if records is not None:
-            return records
-        try:
-            records = await self._credit.records(kind, subject_id)
-        except CreditSourceError as exc:
-            if isinstance(exc, CircuitOpen):  # refused by the source's breaker: not asked
-                self._circuit_open = True
-                self._circuit_gauge.set(1)
-                self._metrics.upstream_calls.labels(self._credit_name, "short_circuited").inc()
-            else:
-                self._metrics.upstream_calls.labels(self._credit_name, "error").inc()
-                log.warning("credit source failed", extra={"adapter": self._credit_name})
-            wait = exc.retry_after_s
-            raise DependencyUnavailable(
-                "the credit source is not answering",
-                retry_after_s=max(1, math.ceil(wait)) if wait is not None else 1,
-            ) from exc
-        if self._circuit_open:
-            self._circuit_open = False
-            self._circuit_gauge.set(0)
-        self._metrics.upstream_calls.labels(self._credit_name, "ok").inc()
-        # Records from domains that may not enter credit supervision are dropped
-        # when facts are built; counted here, once per fetch.
-        ignored = sum(1 for r in records if is_prohibited(r.domain, r.title))
-        if ignored:
-            self._metrics.records_dropped.inc(ignored)
-        self._cache.put(subject_key, records)
-        return records
-
     async def decide(
         self,
         partner: Partner,
@@ -227,8 +173,8 @@ class DecisionPipeline:
     ) -> bytes:
         """The decision's answer, as the JSON body the caller gets.
 
-        ``admitted``: the request's admission (``Store.admit``), whose consent is
-        used rather than read again.
+        ``admitted``: the request's admission (``Store.admit``), whose consent
+        and breaches are used rather than read again.
         """
         policy = compiled.policy
         scene = compiled.scene
@@ -238,7 +184,7 @@ class DecisionPipeline:
         # The subject's internal pseudonym keys consents, token records and the
         # record cache (so a replica can evict by it: gateway.sync); an HMAC costs
         # a few µs, so it is worked out once.
-        subject_key = self._pseudonyms.internal(query.kind, query.subject_id)
+        subject_key = query.subject_key or self._pseudonyms.internal(query.kind, query.subject_id)
         if consent_needed(query.kind, compiled.consent_required_for):
             if admitted is not None and admitted.consent_read:
                 # Read in the admission call, with the rate limit (Store.admit).
@@ -265,9 +211,12 @@ class DecisionPipeline:
             consent_id = consent.consent_id
 
         t0 = time.perf_counter()
-        records = await self._records(query.kind, query.subject_id, subject_key)
-        if self._breach_records is not None and compiled.plan.reads_type(BREACH_RECORD_TYPE):
-            records = await self._with_breaches(records, subject_key, today)
+        records = await self.records.fetch(query.kind, query.subject_id, subject_key)
+        if compiled.plan.reads_type(BREACH_RECORD_TYPE):
+            read = None
+            if admitted is not None and admitted.breaches is not None:
+                read = breach_records(admitted.breaches)  # read with the rate limit
+            records = await self.records.with_breaches(records, subject_key, today, read)
         t1 = time.perf_counter()
         facts = compiled.plan.build(records, query.context, today, query.kind)
         result = compiled.evaluate(facts)
@@ -419,10 +368,7 @@ class DecisionPipeline:
 
     def forget_records(self, subject_key: str | None = None) -> None:
         """Drop one subject's cached records (by internal pseudonym), or all of them."""
-        if subject_key is None:
-            self._cache.clear()
-        else:
-            self._cache.forget(subject_key)
+        self.records.forget(subject_key)
 
     @staticmethod
     def _constraint_notices(
@@ -449,86 +395,6 @@ class DecisionPipeline:
             notices.append(notice)
             grounds.update(dict.fromkeys(r["record_id"] for r in notice["records"]))
         return notices, list(grounds)
-
-    async def _with_breaches(
-        self, records: Sequence[CreditRecord], subject_key: str, today: dt.date
-    ) -> Sequence[CreditRecord]:
-        assert self._breach_records is not None
-        try:
-            breaches = await self._breach_records(subject_key, today)
-        except StoreUnavailable as exc:
-            raise DependencyUnavailable("the commitment register is not answering") from exc
-        # The cached sequence stays as it is when there is nothing to add, so the
-        # fact plan's memo still recognises it.
-        return [*records, *breaches] if breaches else records
-
-    async def recheck_tokens(
-        self,
-        kind: SubjectKind,
-        subject_id: str,
-        policies: PolicySet,
-        today: dt.date,
-        partners: Mapping[str, Partner] | None = None,
-    ) -> tuple[int, int]:
-        """After a credit change: revoke the subject's live tokens no longer justified.
-
-        A token stays valid while its scene's policy, on fresh records and the
-        token's own request context, still grants every benefit it carries.
-        Returns (tokens checked, tokens revoked).
-        """
-        subject_key = self._pseudonyms.internal(kind, subject_id)
-        self._cache.forget(subject_key)
-        live = await self._store.live_tokens(subject_key, int(time.time()))
-        if not live:
-            return 0, 0
-        records = await self._records(kind, subject_id, subject_key)
-        if self._breach_records is not None:
-            records = await self._with_breaches(records, live[0].subject_key, today)
-        revoked = 0
-        for token in live:
-            if await self._store.token_status(token.status) != VALID:
-                continue
-            compiled = policies.active(token.scene, today)
-            justified = False
-            if compiled is not None:
-                result = compiled.evaluate(compiled.plan.build(records, token.context, today, kind))
-                owner = (partners or {}).get(token.partner)
-                if owner is not None and owner.baseline:
-                    result = with_baseline(
-                        result, owner.baseline, token.scene, owner.id, policies.benefits
-                    )
-                granted = {code for code, _ in result.benefits}
-                justified = result.outcome == "granted" and set(token.benefits) <= granted
-            if not justified:
-                await self._store.set_status(token.status, INVALID)
-                self._metrics.tokens_revoked.labels("credit_event").inc()
-                if self._on_revoke is not None:
-                    await self._on_revoke(token, "credit_event")
-                revoked += 1
-        if revoked:
-            log.info("tokens revoked after a credit event", extra={"revoked": revoked})
-        return len(live), revoked
-
-    async def replay(self, partner: Partner, record: IdempotencyRecord) -> dict[str, Any] | None:
-        """The response a first request with this Idempotency-Key got, rebuilt.
-
-        The token is signed again from its stored claims; Ed25519 signatures are
-        deterministic, so it is the same token, byte for byte.
-        """
-        if record.decision_id is None:
-            return None
-        found = await self._store.get_decision(record.decision_id)
-        if found is None or found[0] != partner.id:
-            return None
-        response = dict(found[1])
-        if record.token_jti is not None:
-            token = await self._store.get_token(record.token_jti)
-            if token is not None:
-                key = self._signer.ring.get(token.kid)
-                if key is None or key.status == "retired":
-                    key = self._signer.key_for(partner.token_alg)
-                response["token"] = self._signer.sign_with(key, token.claims, BENEFIT_TYP)
-        return response
 
     def _claims(
         self,

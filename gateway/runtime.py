@@ -27,6 +27,7 @@ from gateway.commitments.backend import commitment_store
 from gateway.commitments.service import CommitmentService
 from gateway.errors import Forbidden, RateLimited, Unauthenticated
 from gateway.facts.cache import RecordCache
+from gateway.facts.subject_records import SubjectRecords
 from gateway.loans.sealing import Sealer
 from gateway.loans.service import LoanService
 from gateway.loans.store import loan_store_for
@@ -48,6 +49,8 @@ from gateway.store.embedded import EmbeddedStore
 from gateway.sync import ReplicaSync
 from gateway.tokens.key_metrics import KeyRingCollector
 from gateway.tokens.keys import KeyRing
+from gateway.tokens.recheck import TokenRecheck
+from gateway.tokens.reissue import DecisionReplay
 from gateway.tokens.signer import Signer
 from gateway.tokens.status_cache import StatusListCache
 from gateway.trust.baseline import baseline_problems
@@ -111,6 +114,8 @@ class Gateway:
     consents: ConsentService
     credit: CreditSource
     pipeline: DecisionPipeline
+    recheck: TokenRecheck  # a subject's live tokens after a credit event
+    replay: DecisionReplay  # a decision's first response, for a retried request
     oauth: TokenService
     tz: ZoneInfo
     restorations: RestorationStore
@@ -197,19 +202,22 @@ class Gateway:
         revocations = Revocations(store, events, metrics)
         signer = Signer(keys)
         consents = ConsentService(store, pseudonyms, settings.consent_max_days)
-        pipeline = DecisionPipeline(
-            issuer=settings.issuer,
+        records = SubjectRecords(
             credit=credit,
             credit_name=credit_name,
             cache=RecordCache(settings.records_cache_seconds, settings.records_cache_size),
+            metrics=metrics,
+            breach_records=commitments.breach_records,
+        )
+        pipeline = DecisionPipeline(
+            issuer=settings.issuer,
+            records=records,
             store=store,
             signer=signer,
             pseudonyms=pseudonyms,
             consents=consents,
             metrics=metrics,
             restorations=restorations,
-            breach_records=commitments.breach_records,
-            on_revoke=revocations.announce,
         )
         loans = LoanService(
             store=loan_store_for(store),
@@ -243,6 +251,14 @@ class Gateway:
             consents=consents,
             credit=credit,
             pipeline=pipeline,
+            recheck=TokenRecheck(
+                store=store,
+                records=records,
+                pseudonyms=pseudonyms,
+                metrics=metrics,
+                on_revoke=revocations.announce,
+            ),
+            replay=DecisionReplay(store, signer),
             oauth=TokenService(
                 issuer=settings.issuer,
                 partners=partners.by_id,

@@ -33,6 +33,7 @@ from gateway.api.spec import (
     problem,
 )
 from gateway.audit.events import audit_event
+from gateway.commitments.models import BREACH_RECORD_TYPE
 from gateway.errors import (
     Conflict,
     FieldError,
@@ -108,22 +109,29 @@ async def create_decision(request: web.Request) -> web.Response:
     except ProblemError as exc:
         invalid = exc  # answered after the rate limit and the key's state
     consent_id = None
-    if query is not None and consent_needed(query.kind, compiled.policy.consent_required_for):
-        consent_id = query.consent_id
+    breaches = None
+    if query is not None:
+        if consent_needed(query.kind, compiled.policy.consent_required_for):
+            consent_id = query.consent_id
+        if compiled.plan.reads_type(BREACH_RECORD_TYPE):
+            query.subject_key = gw.pseudonyms.internal(query.kind, query.subject_id)
+            breaches = gw.commitments.breach_read(query.subject_key, today)
     limit = partner.rate_limit
-    # One round trip: rate limit, consent, Idempotency-Key (gateway/store/admission.py).
+    # One round trip: rate limit, consent, Idempotency-Key and the subject's
+    # commitment breaches where the policy reads them (gateway/store/admission.py).
     admitted = await gw.store.admit(
         rate_key(partner),
         limit.per_second,
         limit.burst,
         consent_id=consent_id,
         idempotency=claim(idem) if idem is not None else None,
+        breaches=breaches,
     )
     gw.refuse_if_limited(partner, admitted.wait_s)
     if idem is not None:
         settle(idem, admitted.idempotency, admitted.claimed)
         if idem.record is not None:
-            first = await gw.pipeline.replay(partner, idem.record)
+            first = await gw.replay(partner, idem.record)
             if first is not None:
                 return replayed(json_response(first))
     try:

@@ -116,7 +116,7 @@ async def _apply_event(gw: Gateway, caller: Partner, data: dict[str, Any]) -> we
     subject_key = gw.pseudonyms.internal(body.subject.kind, subject_id)
     restored = await _restore(gw, body, subject_key, event)
     gw.loans.forget(subject_key)  # 名单推荐 reads the changed records from now on
-    checked, revoked = await gw.pipeline.recheck_tokens(
+    checked, revoked = await gw.recheck(
         body.subject.kind, subject_id, gw.policies, gw.today(), gw.partners.by_id
     )
     # Every replica drops its cached records of the subject (and its signed

@@ -18,8 +18,9 @@ import datetime as dt
 import logging
 from typing import Literal
 
-from adapters.credit.base import CreditRecord, RecordStatus
-from gateway.commitments.models import BREACH_RECORD_TYPE, Commitment, CommitmentKind
+from adapters.credit.base import CreditRecord
+from gateway.commitments.models import Commitment, CommitmentKind
+from gateway.commitments.records import breach_records
 from gateway.commitments.rules import allowance
 from gateway.commitments.store import CommitmentStore
 from gateway.errors import Conflict, FieldError, InvalidRequest, NotFound
@@ -27,6 +28,7 @@ from gateway.ids import ordered_id
 from gateway.metrics import Metrics
 from gateway.outbox.events import Events
 from gateway.settings import CommitmentSettings, EventKind, Partner
+from gateway.store.admission import BreachRead
 from gateway.store.base import AuditEvent, Store
 from gateway.trust.pseudonyms import Pseudonyms
 
@@ -163,20 +165,11 @@ class CommitmentService:
 
     async def breach_records(self, subject_key: str, today: dt.date) -> list[CreditRecord]:
         """The subject's breaches still withholding, as records the fact builder reads."""
-        return [
-            CreditRecord(
-                record_id=c.commitment_id,
-                type=BREACH_RECORD_TYPE,
-                domain="credit_commitment",
-                effective_document=True,  # the signed commitment and the hall's finding
-                adverse=True,
-                decided_on=dt.date.fromisoformat((c.closed_at or c.created_at)[:10]),
-                publication_until=c.withhold_until,
-                status=RecordStatus.ACTIVE,
-                title="违背信用承诺",
-            )
-            for c in await self.store.breaches(subject_key, today)
-        ]
+        return breach_records(await self.store.breaches(subject_key, today))
+
+    def breach_read(self, subject_key: str, today: dt.date) -> BreachRead:
+        """The same breaches, for a decision's admission call to read (``Store.admit``)."""
+        return BreachRead(subject_key, today, self.store.breaches)
 
     async def _close(
         self,

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from gateway.store.admission import Admission, IdempotencyClaim, admit_in_turn
+from gateway.store.admission import Admission, BreachRead, IdempotencyClaim, admit_in_turn
 from gateway.store.changes import ChangeFeed, LocalChangeFeed
 
 __all__ = [
@@ -288,15 +288,19 @@ class Store(ABC):
         *,
         consent_id: str | None = None,
         idempotency: IdempotencyClaim | None = None,
+        breaches: BreachRead | None = None,
     ) -> Admission:
         """A decision's rate limit, consent and Idempotency-Key state (gateway.store.admission).
 
         Rate limited: nothing else is read or claimed. Otherwise the consent
         (when ``consent_id`` is given) and the key's record are read, and the
-        key's lock claimed when it has no record. A backend with round trips
-        answers all of it in one.
+        key's lock claimed when it has no record, and the subject's breaches read
+        when ``breaches`` is given. A backend with round trips answers all of it
+        in one.
         """
-        return await admit_in_turn(self, rate_key, per_second, burst, consent_id, idempotency)
+        return await admit_in_turn(
+            self, rate_key, per_second, burst, consent_id, idempotency, breaches
+        )
 
     # -- consents ------------------------------------------------------------
     @abstractmethod

@@ -38,12 +38,21 @@ local function rate(keys, args)
 end
 
 -- A decision's admission (gateway/store/redis/admission.py) in one call: the
--- partner's rate limit, then, only if it passes, the consent and the
--- Idempotency-Key's state, claiming the key when no record of it exists.
--- KEYS: bucket, [consent], [idempotency record, idempotency lock].
+-- partner's rate limit, then, only if it passes, the consent, the
+-- Idempotency-Key's state, claiming the key when no record of it exists, and
+-- the subject's breached commitments still withholding (gateway/store/redis/
+-- breaches.py: index ids scored from that day on, in score order, then their
+-- bodies; the bodies share the index's slot, named by their key prefix).
+-- KEYS: bucket, [consent], [idempotency record, idempotency lock], [breach index].
 -- ARGV: interval (µs), burst, 1 when a consent is asked for, 1 when a key is,
---       the lock's time to live (ms).
--- Returns {wait µs, consent json or nil, idempotency record json or nil, 1 if claimed}.
+--       the lock's time to live (ms), then when breaches are asked for: the
+--       lowest score still withholding, the commitment key prefix.
+-- Returns {wait µs, consent json or nil, idempotency record json or nil, 1 if claimed},
+-- then, when breaches were asked for and the request passed, the breached
+-- commitments' json (nil for one gone). The reply keeps its old shape when they
+-- were not: a replica of the previous release reads it, and a previous
+-- release's library answers a new replica without them (which then reads them
+-- on its own).
 local function admit(keys, args)
   local wait = gcra(keys[1], tonumber(args[1]), tonumber(args[2]))
   if wait ~= 0 then
@@ -55,6 +64,19 @@ local function admit(keys, args)
     consent = redis.call('GET', keys[k])
     k = k + 1
   end
+  -- Read before the key is claimed: an error here leaves no claim behind (a
+  -- function's writes are not undone when it fails). The index is the last key.
+  local breached = nil
+  if args[6] then
+    breached = {}
+    local ids = redis.call('ZRANGEBYSCORE', keys[#keys], args[6], '+inf')
+    if #ids > 0 then
+      for i, id in ipairs(ids) do
+        ids[i] = args[7] .. id
+      end
+      breached = redis.call('MGET', unpack(ids))
+    end
+  end
   local record = false
   local claimed = 0
   if args[4] == '1' then
@@ -62,6 +84,9 @@ local function admit(keys, args)
     if not record and redis.call('SET', keys[k + 1], '1', 'NX', 'PX', args[5]) then
       claimed = 1
     end
+  end
+  if breached then
+    return {0, consent, record, claimed, breached}
   end
   return {0, consent, record, claimed}
 end

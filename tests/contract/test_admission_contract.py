@@ -1,7 +1,8 @@
-"""``Store.admit``: a decision's rate limit, consent and Idempotency-Key state, on every backend.
+"""``Store.admit``: a decision's rate limit, consent, Idempotency-Key state and the
+subject's commitment breaches, on every backend.
 
 On Redis Cluster the keys live in different slots, so this also runs the
-cluster path (concurrent commands, then the claim).
+cluster path (concurrent commands, then the claim and the breached commitments).
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import secrets
 
 import pytest
 
+from gateway.commitments.backend import commitment_store
+from gateway.commitments.models import Commitment
+from gateway.commitments.store import CommitmentStore
 from gateway.errors import Forbidden
-from gateway.store.admission import IdempotencyClaim
+from gateway.store.admission import BreachRead, IdempotencyClaim
 from gateway.store.base import Consent, IdempotencyRecord, Store
 from gateway.trust.consents import ConsentService
 
@@ -140,3 +144,90 @@ async def test_absent_revoked_and_expired_consents_are_refused(store: Store) -> 
     with pytest.raises(Forbidden) as refused:
         _check(expiring, expired.consent)
     assert refused.value.code == "consent_required"
+
+
+TODAY = dt.date(2026, 6, 1)
+
+
+async def _breached(
+    commitments: CommitmentStore, subject_key: str, withhold_until: dt.date
+) -> Commitment:
+    """A commitment of the subject's, breached and withholding until ``withhold_until``."""
+    c = Commitment(
+        commitment_id="cmt_" + secrets.token_hex(6),
+        partner="hall-" + secrets.token_hex(3),
+        decision_id="dec_1",
+        kind="tolerant_acceptance",
+        subject_kind="enterprise",
+        subject_key=subject_key,
+        subject="pseudonym",
+        missing_materials=("营业执照副本",),
+        due=TODAY - dt.timedelta(days=3),
+        created_at="2026-05-01T08:00:00+00:00",
+        withhold_days=365,
+    )
+    assert await commitments.register(c)
+    closed = c.closed(
+        status="breached",
+        breach="overdue",
+        closed_at="2026-05-30T00:00:00+00:00",
+        withhold_until=withhold_until,
+    )
+    assert await commitments.close(closed, [])
+    return closed
+
+
+async def test_breaches_read_with_the_admission_are_the_commitments_stores(
+    store: Store,
+) -> None:
+    commitments = commitment_store(store)
+    await commitments.open()
+    subject = "sk-" + secrets.token_hex(4)
+    later = await _breached(commitments, subject, TODAY + dt.timedelta(days=30))
+    on_the_day = await _breached(commitments, subject, TODAY)
+    await _breached(commitments, subject, TODAY - dt.timedelta(days=1))  # withholds no more
+    await _breached(commitments, "sk-other-" + subject, TODAY)  # another subject's
+    for day, expected in [
+        (TODAY, {later.commitment_id, on_the_day.commitment_id}),
+        (TODAY + dt.timedelta(days=1), {later.commitment_id}),
+        (TODAY + dt.timedelta(days=31), set()),
+    ]:
+        bucket, _, _ = _names()
+        admitted = await store.admit(
+            bucket, 10.0, 5, breaches=BreachRead(subject, day, commitments.breaches)
+        )
+        assert admitted.wait_s == 0.0
+        assert admitted.breaches is not None
+        # The same commitments, in the same order, as the commitments store gives.
+        assert admitted.breaches == await commitments.breaches(subject, day)
+        assert {b.commitment_id for b in admitted.breaches} == expected
+
+
+async def test_a_subject_without_breaches_gets_none_and_a_limited_request_reads_none(
+    store: Store,
+) -> None:
+    commitments = commitment_store(store)
+    await commitments.open()
+    subject = "sk-" + secrets.token_hex(4)
+    bucket, consent_id, idem = _names()
+    asked = BreachRead(subject, TODAY, commitments.breaches)
+    # One request a hundred seconds, two at once: the third is limited however slow the machine.
+    clean = await store.admit(bucket, 0.01, 2, breaches=asked)
+    assert (clean.wait_s, clean.breaches) == (0.0, [])
+    # With every other part asked for too, each answer lands in its place.
+    await store.put_consent(_consent(consent_id, dt.datetime.now(dt.UTC) + dt.timedelta(days=3)))
+    await _breached(commitments, subject, TODAY)
+    everything = await store.admit(
+        bucket, 0.01, 2, consent_id=consent_id, idempotency=idem, breaches=asked
+    )
+    assert everything.wait_s == 0.0
+    assert everything.consent is not None
+    assert everything.consent.consent_id == consent_id
+    assert everything.claimed
+    assert everything.breaches == await commitments.breaches(subject, TODAY)
+    assert everything.breaches
+    limited = await store.admit(bucket, 0.01, 2, breaches=asked)
+    assert limited.wait_s > 0
+    assert limited.breaches is None
+    # Not asked for: not read.
+    assert (await store.admit(_names()[0], 10.0, 5)).breaches is None

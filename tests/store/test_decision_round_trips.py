@@ -3,8 +3,9 @@
 A demo gateway runs in-process on a redis-server of its own; MONITOR shows
 every command the server executes. For one decision, the commands that touch
 the request's state must be one ``FCALL xinyi_admit`` (rate limit, consent,
-Idempotency-Key) and one ``FCALL xinyi_append`` (the audit record with the
-decision) — no separate rate-limit call, consent GET or key claim.
+Idempotency-Key and, where the policy reads them, the subject's commitment
+breaches) and one ``FCALL xinyi_append`` (the audit record with the decision)
+— no separate rate-limit call, consent GET, key claim or breach read.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from redis.asyncio import Redis
 
 from gateway.api.keys import GATEWAY
 from gateway.app import create_app
+from gateway.commitments.models import Commitment
 from gateway.demo import prepare_demo, seed_consents, write_demo_json
 from gateway.settings import load_settings
 from tests.redis_servers import RedisServer, redis_available, redis_server
@@ -164,3 +166,72 @@ async def test_an_enterprises_decision_is_one_admission_call_and_one_append(
     if consent is not None:
         assert consent["consent_id"] in mine[0]
     assert not [c for c in monitor.commands if c.split()[0] in ("GET", "SET") or "xinyi_rate" in c]
+
+
+@pytest.mark.parametrize("breached", [False, True])
+async def test_an_approval_reads_the_subjects_breaches_in_the_admission_call(
+    gateway: Any, server: RedisServer, breached: bool
+) -> None:
+    """The approval policy reads commitment breaches: they come with the admission
+    call (gateway/store/redis/breaches.py), not in a round trip of their own."""
+    client, data = gateway
+    gw = client.app[GATEWAY]
+    asker = next(p for p in data["partners"] if "approval" in p["scenes"])
+    subject = next(
+        s
+        for s in data["subjects"]
+        if s["kind"] == "enterprise" and s["expected"].get("approval") == "granted"
+    )
+    today = gw.today()
+    if breached:
+        subject_key = gw.pseudonyms.internal("enterprise", subject["id"])
+        commitment = Commitment(
+            commitment_id="cmt_round_trips",
+            partner=asker["id"],
+            decision_id="dec_earlier",
+            kind="tolerant_acceptance",
+            subject_kind="enterprise",
+            subject_key=subject_key,
+            subject="pseudonym",
+            missing_materials=("营业执照副本",),
+            due=today - dt.timedelta(days=1),
+            created_at=(gw.now() - dt.timedelta(days=30)).isoformat(timespec="seconds"),
+            withhold_days=365,
+        )
+        assert await gw.commitments.store.register(commitment)
+        closing = commitment.closed(
+            status="breached",
+            breach="overdue",
+            closed_at=gw.now().isoformat(timespec="seconds"),
+            withhold_until=today + dt.timedelta(days=365),
+        )
+        assert await gw.commitments.store.close(closing, [])
+    body = {
+        "subject": {"kind": "enterprise", "id": subject["id"]},
+        "purpose": asker["purposes"][0],
+        "context": subject["context"]["approval"],
+    }
+    async with Monitor(server.url) as monitor:
+        response = await client.post(
+            "/v1/scenes/approval/decisions",
+            json=body,
+            headers={"Authorization": f"Bearer {asker['api_key']}"},
+        )
+        assert response.status == 200, await response.text()
+        decision = await response.json()
+        await monitor.settle("round-trip-marker")
+    mine = _asking(monitor.commands, f"rl:{asker['id']}", decision["decision_id"], ":cb:")
+    assert [c.split()[:2] for c in mine] == [
+        ["FCALL", "xinyi_admit"],
+        ["FCALL", "xinyi_append"],
+    ], mine
+    assert ":cb:" in mine[0]
+    assert not [
+        c
+        for c in monitor.commands
+        if c.split()[0] in ("GET", "SET", "MGET", "ZRANGEBYSCORE") or "xinyi_rate" in c
+    ]
+    # The breach was read: it withholds 容缺 (tolerant acceptance), not the grant.
+    assert decision["outcome"] == "granted"
+    benefits = [b["code"] for b in decision["benefits"]]
+    assert ("tolerant_acceptance" in benefits) is not breached

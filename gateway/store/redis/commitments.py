@@ -18,6 +18,7 @@ import datetime as dt
 from gateway.commitments.models import Commitment, CommitmentStatus
 from gateway.commitments.store import CommitmentStore
 from gateway.outbox.models import OutboxItem
+from gateway.store.redis.breaches import body_keys, first_withheld, index_key, withholding
 from gateway.store.redis.core import RedisStore
 from gateway.store.redis.outbox import RedisOutbox, event_tag
 
@@ -70,7 +71,7 @@ class RedisCommitments(CommitmentStore):
                 self._k_open,
                 self._k("cmp", f"{c.partner}:open"),
                 self._k("cmp", f"{c.partner}:{c.status}"),
-                self._k("cb", c.subject_key),
+                index_key(self._store.prefix, c.subject_key),
                 self._outbox.k_due,
                 self._outbox.k_items,
                 self._k("cmn", c.partner),
@@ -107,13 +108,14 @@ class RedisCommitments(CommitmentStore):
         return await self._load(members)
 
     async def breaches(self, subject_key: str, today: dt.date) -> list[Commitment]:
+        # By the rules a decision's admission reads them with (gateway/store/redis/breaches.py).
+        prefix = self._store.prefix
         ids = await self._store.run(
-            "ZRANGEBYSCORE", self._k("cb", subject_key), today.toordinal(), "+inf"
+            "ZRANGEBYSCORE", index_key(prefix, subject_key), first_withheld(today), "+inf"
         )
         if not ids:
             return []
-        raws = await self._store.run("MGET", *[self._k("cm", i.decode()) for i in ids])
-        return [Commitment.from_json(raw) for raw in raws if raw]
+        return withholding(await self._store.run("MGET", *body_keys(prefix, ids)))
 
     async def counts(self, partner: str) -> dict[str, int]:
         flat = await self._store.run("HGETALL", self._k("cmn", partner))

@@ -52,7 +52,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from gateway.audit.chain import GENESIS, link
 from gateway.ids import random_below
-from gateway.store.admission import Admission, IdempotencyClaim
+from gateway.store.admission import Admission, BreachRead, IdempotencyClaim
 from gateway.store.base import (
     IDEMPOTENCY_TTL_S,
     AccessToken,
@@ -274,9 +274,10 @@ class RedisStore(Store):
         *,
         consent_id: str | None = None,
         idempotency: IdempotencyClaim | None = None,
+        breaches: BreachRead | None = None,
     ) -> Admission:
         # One round trip (gateway/store/redis/admission.py).
-        return await admit(self, rate_key, per_second, burst, consent_id, idempotency)
+        return await admit(self, rate_key, per_second, burst, consent_id, idempotency, breaches)
 
     # -- consents -----------------------------------------------------------------------
     async def put_consent(self, consent: Consent) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from gateway.outbox.models import ItemState, OutboxItem
 from gateway.outbox.store import OutboxStore
+from gateway.store.redis.breaches import events_tag
 from gateway.store.redis.core import RedisStore
 
 __all__ = ["RedisOutbox", "event_tag"]
@@ -22,7 +23,7 @@ __all__ = ["RedisOutbox", "event_tag"]
 
 def event_tag(store: RedisStore) -> str:
     """The hash tag the outbox and commitments share."""
-    return f"{{{store.prefix}:ev}}"
+    return events_tag(store.prefix)
 
 
 class RedisOutbox(OutboxStore):
