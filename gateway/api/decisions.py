@@ -20,7 +20,7 @@ from gateway.api.idempotency import (
     settle,
 )
 from gateway.api.keys import GATEWAY
-from gateway.api.schemas import DecisionBody, field_errors
+from gateway.api.schemas import DecisionBody, decision_validator, field_errors
 from gateway.api.spec import (
     AUTH_ERRORS,
     BEARER,
@@ -165,18 +165,36 @@ def _query(
     data: dict[str, Any], compiled: CompiledPolicy, partner: Partner, today: dt.date
 ) -> DecisionQuery:
     """Schema, subject id and context (422 with pointers), then the contract's purpose (403)."""
+    context_errors: list[FieldError] = []
     try:
-        body = DecisionBody.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidRequest(
-            "the request does not match the schema", errors=field_errors(exc)
-        ) from None
+        # One validation of body and context, answering in plain dicts.
+        valid = decision_validator(compiled.context_model).validate_python(data)
+    except ValidationError:
+        # The two models decide what is wrong, with their pointers and messages.
+        try:
+            body = DecisionBody.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidRequest(
+                "the request does not match the schema", errors=field_errors(exc)
+            ) from None
+        subject = body.subject
+        kind, subject_id = subject.kind, subject.id
+        purpose, consent_id, staff_id = body.purpose, body.consent_id, body.staff_id
+        context: dict[str, Any] = {}
+        try:
+            context = compiled.context_model.model_validate(body.context).model_dump(
+                exclude_none=True
+            )
+        except ValidationError as exc:
+            context_errors = field_errors(exc, prefix="/context", body=body.context)
+    else:
+        fields = valid["subject"]
+        kind, subject_id = fields["kind"], fields["id"]
+        purpose, consent_id, staff_id = valid["purpose"], valid["consent_id"], valid["staff_id"]
+        context = valid["context"]
+        if None in context.values():  # unsent optional members: model_dump left them out
+            context = {name: value for name, value in context.items() if value is not None}
     errors: list[FieldError] = []
-    # Each attribute of a pydantic model is a slow lookup: read once into locals.
-    subject = body.subject
-    kind = subject.kind
-    subject_id = subject.id
-    purpose = body.purpose
     try:
         subject_id = validate_subject_id(kind, subject_id, today)
     except InvalidIdentifier as exc:
@@ -188,11 +206,8 @@ def _query(
                 "/subject/kind", f"the {policy.scene} scene serves {', '.join(policy.subjects)}"
             )
         )
-    context: dict[str, Any] = {}
-    try:
-        context = compiled.context_model.model_validate(body.context).model_dump(exclude_none=True)
-    except ValidationError as exc:
-        errors.extend(field_errors(exc, prefix="/context", body=body.context))
+    if context_errors:
+        errors.extend(context_errors)
     if errors:
         raise InvalidRequest("the request has invalid fields", errors=errors)
     if purpose not in partner.purposes:
@@ -203,8 +218,8 @@ def _query(
         kind=kind,
         subject_id=subject_id,
         purpose=purpose,
-        consent_id=body.consent_id,
-        staff_id=body.staff_id,
+        consent_id=consent_id,
+        staff_id=staff_id,
         context=context,
     )
 
