@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from gateway.audit.chain import GENESIS, link
+from gateway.audit.chain import GENESIS, link_audit
 from gateway.store.base import (
     IDEMPOTENCY_TTL_S,
     AccessToken,
@@ -394,7 +394,7 @@ class EmbeddedStore(Store):
             seq += 1
             # The entry is stored in its canonical form: one serialisation serves
             # the hash and the row.
-            entry, digest = link(prev, seq, write.audit.as_dict())
+            entry, digest = link_audit(prev, seq, write.audit)
             audit.append((seq, entry, prev, digest))
             hashes.append(digest)
             if write.body is not None:
