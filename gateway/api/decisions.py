@@ -214,14 +214,8 @@ def _query(
         raise Forbidden(
             f"your contract does not cover the purpose {purpose!r}", code="forbidden_purpose"
         )
-    return DecisionQuery(
-        kind=kind,
-        subject_id=subject_id,
-        purpose=purpose,
-        consent_id=consent_id,
-        staff_id=staff_id,
-        context=context,
-    )
+    # Positional: a class called with keywords first gathers them into a dict.
+    return DecisionQuery(kind, subject_id, purpose, consent_id, staff_id, context)
 
 
 async def _own_decision(request: web.Request) -> tuple[Partner, dict[str, Any]]:
