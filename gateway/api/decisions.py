@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -93,10 +94,11 @@ async def list_scenes(request: web.Request) -> web.Response:
 async def create_decision(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     partner, _ = await gw.credentials(request)
+    contract = _contract(partner)
     policies = gw.policies
     today = gw.today()
     try:
-        compiled, data, idem = await _admissible(request, policies, partner, today)
+        compiled, data, idem = await _admissible(request, policies, contract, today)
     except ProblemError:
         # API.md's order: a rate-limited request gets 429 whatever else is wrong.
         await gw.rate_limit(partner)
@@ -108,14 +110,13 @@ async def create_decision(request: web.Request) -> web.Response:
     except ProblemError as exc:
         invalid = exc  # answered after the rate limit and the key's state
     consent_id = None
-    if query is not None and consent_needed(query.kind, compiled.policy.consent_required_for):
+    if query is not None and consent_needed(query.kind, compiled.consent_required_for):
         consent_id = query.consent_id
-    limit = partner.rate_limit
     # One round trip: rate limit, consent, Idempotency-Key (gateway/store/admission.py).
     admitted = await gw.store.admit(
-        rate_key(partner),
-        limit.per_second,
-        limit.burst,
+        contract.rate_key,
+        contract.per_second,
+        contract.burst,
         consent_id=consent_id,
         idempotency=claim(idem) if idem is not None else None,
     )
@@ -146,8 +147,43 @@ async def create_decision(request: web.Request) -> web.Response:
     return raw_json_response(result)
 
 
+@dataclass(frozen=True, slots=True)
+class _Contract:
+    """What the decision endpoint reads of a partner, copied out of the pydantic
+    model once: each of a model's attributes costs ~300 instructions (pydantic's
+    ``__getattr__`` keeps CPython off its fast path)."""
+
+    partner: Partner  # the model copied: a reloaded or scoped partner is a new object
+    scenes: frozenset[str]
+    purposes: frozenset[str]
+    rate_key: str
+    per_second: float
+    burst: int
+
+
+_contracts: dict[int, _Contract] = {}
+
+
+def _contract(partner: Partner) -> _Contract:
+    contract = _contracts.get(id(partner))
+    if contract is None or contract.partner is not partner:
+        if len(_contracts) > 256:  # reloads leave old partners behind
+            _contracts.clear()
+        limit = partner.rate_limit
+        contract = _Contract(
+            partner,
+            frozenset(partner.scenes),
+            frozenset(partner.purposes),
+            rate_key(partner),
+            limit.per_second,
+            limit.burst,
+        )
+        _contracts[id(partner)] = contract
+    return contract
+
+
 async def _admissible(
-    request: web.Request, policies: PolicySet, partner: Partner, today: dt.date
+    request: web.Request, policies: PolicySet, contract: _Contract, today: dt.date
 ) -> tuple[CompiledPolicy, dict[str, Any], Idempotency | None]:
     """The checks API.md puts before the Idempotency-Key's state: scene (404),
     contract scene (403), body (413/415/400), the key's form (400)."""
@@ -155,10 +191,10 @@ async def _admissible(
     compiled = policies.active(scene, today)
     if compiled is None:
         raise NotFound(f"no scene {scene!r} is served")
-    if scene not in partner.scenes:
+    if scene not in contract.scenes:
         raise Forbidden(f"your contract does not cover the scene {scene!r}", code="forbidden_scene")
     data = require_object(await read_json(request))
-    return compiled, data, await requested(request, partner)
+    return compiled, data, await requested(request, contract.partner)
 
 
 def _query(
@@ -199,18 +235,18 @@ def _query(
         subject_id = validate_subject_id(kind, subject_id, today)
     except InvalidIdentifier as exc:
         errors.append(FieldError("/subject/id", str(exc)))
-    policy = compiled.policy
-    if kind not in policy.subjects:
+    if kind not in compiled.subjects:
         errors.append(
             FieldError(
-                "/subject/kind", f"the {policy.scene} scene serves {', '.join(policy.subjects)}"
+                "/subject/kind",
+                f"the {compiled.scene} scene serves {', '.join(compiled.policy.subjects)}",
             )
         )
     if context_errors:
         errors.extend(context_errors)
     if errors:
         raise InvalidRequest("the request has invalid fields", errors=errors)
-    if purpose not in partner.purposes:
+    if purpose not in _contract(partner).purposes:
         raise Forbidden(
             f"your contract does not cover the purpose {purpose!r}", code="forbidden_purpose"
         )
