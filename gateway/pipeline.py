@@ -299,36 +299,38 @@ class DecisionPipeline:
             claims = self._claims(partner_id, compiled, body, pseudonym, jti, status, times)
             # Kept so a credit event can re-check the grant, a key's tokens can be
             # revoked, and a retried request gets this very token back.
+            # Positional, as AuditEntry below: a class called with keywords first
+            # gathers them into a dict (~100 instructions a field).
             issued = IssuedToken(
-                jti=jti,
-                decision_id=decision_id,
-                partner=partner_id,
-                scene=scene,
-                purpose=query.purpose,
-                subject_key=subject_key,
-                kid=key.kid,
-                status=status,
-                expires=times.exp,
-                context=query.context,
-                benefits=tuple(code for code, _ in result.benefits),
-                claims=claims,
+                jti,
+                decision_id,
+                partner_id,  # partner
+                scene,
+                query.purpose,
+                subject_key,
+                key.kid,
+                status,
+                times.exp,  # expires
+                query.context,
+                tuple(code for code, _ in result.benefits),
+                claims,
             )
 
-        entry = AuditEntry(
-            time=body["issued_at"],
-            partner=partner_id,
-            staff_id=query.staff_id,
-            scene=scene,
-            purpose=query.purpose,
-            subject=pseudonym,
-            outcome=result.outcome,
-            policy=compiled.label,
-            policy_hash=compiled.hash,
-            policy_set=policies.hash,
-            consent_id=consent_id,
-            contract=view.contract,
-            decision_id=decision_id,
-            token_jti=jti,
+        entry = AuditEntry(  # positional, in field order (see IssuedToken above)
+            body["issued_at"],  # time
+            partner_id,  # partner
+            query.staff_id,
+            scene,
+            query.purpose,
+            pseudonym,  # subject
+            result.outcome,
+            compiled.label,  # policy
+            compiled.hash,  # policy_hash
+            policies.hash,  # policy_set
+            consent_id,
+            view.contract,
+            decision_id,
+            jti,  # token_jti
         )
         body_json = orjson.dumps(body)
         write = DecisionWrite(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +21,7 @@ from gateway.api.idempotency import (
     settle,
 )
 from gateway.api.keys import GATEWAY
-from gateway.api.schemas import DecisionBody, field_errors
+from gateway.api.schemas import DecisionBody, decision_validator, field_errors
 from gateway.api.spec import (
     AUTH_ERRORS,
     BEARER,
@@ -94,10 +95,11 @@ async def list_scenes(request: web.Request) -> web.Response:
 async def create_decision(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     partner, _ = await gw.credentials(request)
+    contract = _contract(partner)
     policies = gw.policies
     today = gw.today()
     try:
-        compiled, data, idem = await _admissible(request, policies, partner, today)
+        compiled, data, idem = await _admissible(request, policies, contract, today)
     except ProblemError:
         # API.md's order: a rate-limited request gets 429 whatever else is wrong.
         await gw.rate_limit(partner)
@@ -111,18 +113,17 @@ async def create_decision(request: web.Request) -> web.Response:
     consent_id = None
     breaches = None
     if query is not None:
-        if consent_needed(query.kind, compiled.policy.consent_required_for):
+        if consent_needed(query.kind, compiled.consent_required_for):
             consent_id = query.consent_id
         if compiled.plan.reads_type(BREACH_RECORD_TYPE):
             query.subject_key = gw.pseudonyms.internal(query.kind, query.subject_id)
             breaches = gw.commitments.breach_read(query.subject_key, today)
-    limit = partner.rate_limit
     # One round trip: rate limit, consent, Idempotency-Key and the subject's
     # commitment breaches where the policy reads them (gateway/store/admission.py).
     admitted = await gw.store.admit(
-        rate_key(partner),
-        limit.per_second,
-        limit.burst,
+        contract.rate_key,
+        contract.per_second,
+        contract.burst,
         consent_id=consent_id,
         idempotency=claim(idem) if idem is not None else None,
         breaches=breaches,
@@ -154,8 +155,43 @@ async def create_decision(request: web.Request) -> web.Response:
     return raw_json_response(result)
 
 
+@dataclass(frozen=True, slots=True)
+class _Contract:
+    """What the decision endpoint reads of a partner, copied out of the pydantic
+    model once: each of a model's attributes costs ~300 instructions (pydantic's
+    ``__getattr__`` keeps CPython off its fast path)."""
+
+    partner: Partner  # the model copied: a reloaded or scoped partner is a new object
+    scenes: frozenset[str]
+    purposes: frozenset[str]
+    rate_key: str
+    per_second: float
+    burst: int
+
+
+_contracts: dict[int, _Contract] = {}
+
+
+def _contract(partner: Partner) -> _Contract:
+    contract = _contracts.get(id(partner))
+    if contract is None or contract.partner is not partner:
+        if len(_contracts) > 256:  # reloads leave old partners behind
+            _contracts.clear()
+        limit = partner.rate_limit
+        contract = _Contract(
+            partner,
+            frozenset(partner.scenes),
+            frozenset(partner.purposes),
+            rate_key(partner),
+            limit.per_second,
+            limit.burst,
+        )
+        _contracts[id(partner)] = contract
+    return contract
+
+
 async def _admissible(
-    request: web.Request, policies: PolicySet, partner: Partner, today: dt.date
+    request: web.Request, policies: PolicySet, contract: _Contract, today: dt.date
 ) -> tuple[CompiledPolicy, dict[str, Any], Idempotency | None]:
     """The checks API.md puts before the Idempotency-Key's state: scene (404),
     contract scene (403), body (413/415/400), the key's form (400)."""
@@ -163,58 +199,67 @@ async def _admissible(
     compiled = policies.active(scene, today)
     if compiled is None:
         raise NotFound(f"no scene {scene!r} is served")
-    if scene not in partner.scenes:
+    if scene not in contract.scenes:
         raise Forbidden(f"your contract does not cover the scene {scene!r}", code="forbidden_scene")
     data = require_object(await read_json(request))
-    return compiled, data, await requested(request, partner)
+    return compiled, data, await requested(request, contract.partner)
 
 
 def _query(
     data: dict[str, Any], compiled: CompiledPolicy, partner: Partner, today: dt.date
 ) -> DecisionQuery:
     """Schema, subject id and context (422 with pointers), then the contract's purpose (403)."""
+    context_errors: list[FieldError] = []
     try:
-        body = DecisionBody.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidRequest(
-            "the request does not match the schema", errors=field_errors(exc)
-        ) from None
+        # One validation of body and context, answering in plain dicts.
+        valid = decision_validator(compiled.context_model).validate_python(data)
+    except ValidationError:
+        # The two models decide what is wrong, with their pointers and messages.
+        try:
+            body = DecisionBody.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidRequest(
+                "the request does not match the schema", errors=field_errors(exc)
+            ) from None
+        subject = body.subject
+        kind, subject_id = subject.kind, subject.id
+        purpose, consent_id, staff_id = body.purpose, body.consent_id, body.staff_id
+        context: dict[str, Any] = {}
+        try:
+            context = compiled.context_model.model_validate(body.context).model_dump(
+                exclude_none=True
+            )
+        except ValidationError as exc:
+            context_errors = field_errors(exc, prefix="/context", body=body.context)
+    else:
+        fields = valid["subject"]
+        kind, subject_id = fields["kind"], fields["id"]
+        purpose, consent_id, staff_id = valid["purpose"], valid["consent_id"], valid["staff_id"]
+        context = valid["context"]
+        if None in context.values():  # unsent optional members: model_dump left them out
+            context = {name: value for name, value in context.items() if value is not None}
     errors: list[FieldError] = []
-    # Each attribute of a pydantic model is a slow lookup: read once into locals.
-    subject = body.subject
-    kind = subject.kind
-    subject_id = subject.id
-    purpose = body.purpose
     try:
         subject_id = validate_subject_id(kind, subject_id, today)
     except InvalidIdentifier as exc:
         errors.append(FieldError("/subject/id", str(exc)))
-    policy = compiled.policy
-    if kind not in policy.subjects:
+    if kind not in compiled.subjects:
         errors.append(
             FieldError(
-                "/subject/kind", f"the {policy.scene} scene serves {', '.join(policy.subjects)}"
+                "/subject/kind",
+                f"the {compiled.scene} scene serves {', '.join(compiled.policy.subjects)}",
             )
         )
-    context: dict[str, Any] = {}
-    try:
-        context = compiled.context_model.model_validate(body.context).model_dump(exclude_none=True)
-    except ValidationError as exc:
-        errors.extend(field_errors(exc, prefix="/context", body=body.context))
+    if context_errors:
+        errors.extend(context_errors)
     if errors:
         raise InvalidRequest("the request has invalid fields", errors=errors)
-    if purpose not in partner.purposes:
+    if purpose not in _contract(partner).purposes:
         raise Forbidden(
             f"your contract does not cover the purpose {purpose!r}", code="forbidden_purpose"
         )
-    return DecisionQuery(
-        kind=kind,
-        subject_id=subject_id,
-        purpose=purpose,
-        consent_id=body.consent_id,
-        staff_id=body.staff_id,
-        context=context,
-    )
+    # Positional: a class called with keywords first gathers them into a dict.
+    return DecisionQuery(kind, subject_id, purpose, consent_id, staff_id, context)
 
 
 async def _own_decision(request: web.Request) -> tuple[Partner, dict[str, Any]]:

@@ -12,9 +12,17 @@ from typing import Any
 import orjson
 
 from gateway.hashing import sha256
-from gateway.store.base import AuditRecord
+from gateway.store.base import AuditEntry, AuditEvent, AuditRecord
 
-__all__ = ["GENESIS", "canonical", "chain_hash", "link", "link_hash", "verify_chain"]
+__all__ = [
+    "GENESIS",
+    "canonical",
+    "chain_hash",
+    "link",
+    "link_audit",
+    "link_hash",
+    "verify_chain",
+]
 
 GENESIS = "0" * 64
 
@@ -34,6 +42,14 @@ def chain_hash(prev_hash: str, seq: int, canonical_entry: bytes) -> str:
 def link(prev_hash: str, seq: int, entry: Mapping[str, Any]) -> tuple[bytes, str]:
     """The entry's canonical bytes and its hash: a store keeps the one, chains the other."""
     raw = canonical(entry)
+    return raw, chain_hash(prev_hash, seq, raw)
+
+
+def link_audit(prev_hash: str, seq: int, audit: AuditEntry | AuditEvent) -> tuple[bytes, str]:
+    """``link`` for a record being appended: a decision's entry (``AuditEntry``)
+    lists its members in sorted order already, so orjson is spared the sort."""
+    sorted_already = type(audit) is AuditEntry
+    raw = orjson.dumps(audit.as_dict()) if sorted_already else canonical(audit.as_dict())
     return raw, chain_hash(prev_hash, seq, raw)
 
 

@@ -202,6 +202,7 @@ class CompiledPolicy:
     token_days: int = field(init=False, compare=False)
     benefit_days: int = field(init=False, compare=False)
     consent_required_for: frozenset[str] = field(init=False, compare=False)
+    subjects: frozenset[str] = field(init=False, compare=False)  # the kinds it serves
     _basic: bool = field(init=False, compare=False)
     _from: dt.date = field(init=False, compare=False)
     _until: dt.date | None = field(init=False, compare=False)
@@ -215,6 +216,7 @@ class CompiledPolicy:
             "token_days": policy.token_days,
             "benefit_days": policy.benefit_days,
             "consent_required_for": frozenset(policy.consent_required_for),
+            "subjects": frozenset(policy.subjects),
             "_basic": policy.basic_public_service,
             "_from": policy.effective.from_,
             "_until": policy.effective.until,

@@ -86,7 +86,24 @@ class AuditEntry:
     token_jti: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        # Members in sorted order, as the canonical form has them: the stores
+        # serialise it without orjson's sorting (gateway.audit.chain.link_audit).
+        return {
+            "consent_id": self.consent_id,
+            "contract": self.contract,
+            "decision_id": self.decision_id,
+            "outcome": self.outcome,
+            "partner": self.partner,
+            "policy": self.policy,
+            "policy_hash": self.policy_hash,
+            "policy_set": self.policy_set,
+            "purpose": self.purpose,
+            "scene": self.scene,
+            "staff_id": self.staff_id,
+            "subject": self.subject,
+            "time": self.time,
+            "token_jti": self.token_jti,
+        }
 
 
 @dataclass(slots=True)

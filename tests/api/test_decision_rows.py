@@ -168,6 +168,22 @@ async def test_a_granted_decision_is_stored_as_answered(demo: Demo) -> None:
     assert list(record) == TOKEN_ROW
     assert orjson.dumps(record["claims"]) == _payload(token)
     assert record["subject_key"] == _pseudonym(demo, "xinyi:internal", "person", subject["id"])
+    # Every other member holds what the decision had (the pipeline builds it positionally).
+    header = orjson.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    status = claims["status"]["status_list"]
+    expected = {
+        "jti": claims["jti"],
+        "decision_id": answer["decision_id"],
+        "partner": partner.id,
+        "scene": "library",
+        "purpose": got["request"]["purpose"],
+        "kid": header["kid"],
+        "status": {"list_id": status["uri"].rsplit("/", 1)[1], "index": status["idx"]},
+        "expires": claims["exp"],
+        "context": got["request"].get("context", {}),
+        "benefits": [benefit["code"] for benefit in answer["benefits"]],
+    }
+    assert {name: record[name] for name in expected} == expected
 
 
 async def test_answers_with_chinese_text_are_stored_unchanged(demo: Demo) -> None:

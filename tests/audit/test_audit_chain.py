@@ -9,8 +9,16 @@ from typing import Any
 
 import orjson
 
-from gateway.audit.chain import GENESIS, canonical, chain_hash, link_hash, verify_chain
-from gateway.store.base import AuditEntry, AuditRecord
+from gateway.audit.chain import (
+    GENESIS,
+    canonical,
+    chain_hash,
+    link,
+    link_audit,
+    link_hash,
+    verify_chain,
+)
+from gateway.store.base import AuditEntry, AuditEvent, AuditRecord
 
 
 def reference_hash(prev: str, seq: int, entry: dict[str, Any]) -> str:
@@ -113,3 +121,47 @@ def test_the_stored_canonical_entry_verifies() -> None:
     assert digest == link_hash(GENESIS, 1, entry.as_dict())
     record = AuditRecord(seq=1, entry=orjson.loads(stored), prev_hash=GENESIS, hash=digest)
     assert verify_chain([record]) is None
+
+
+def _entry(**changes: Any) -> AuditEntry:
+    fields: dict[str, Any] = {
+        "time": "2026-12-02T10:00:00+00:00",
+        "partner": "demo-bank",
+        "staff_id": "柜员-7",
+        "scene": "loan",
+        "purpose": "credit_loan_assessment",
+        "subject": "pseudonym",
+        "outcome": "granted",
+        "policy": "loan.credit_products@2025.1",
+        "policy_hash": "sha256:" + "0" * 64,
+        "policy_set": "sha256:" + "1" * 64,
+        "consent_id": "cns_1",
+        "contract": "demo-bank:contract",
+        "decision_id": "dec_1",
+        "token_jti": "jti_1",
+    }
+    return AuditEntry(**(fields | changes))
+
+
+def test_a_decision_entry_is_appended_in_its_canonical_bytes() -> None:
+    # link_audit serialises AuditEntry.as_dict() without sorting: it must list
+    # every field, in sorted order, or the stored bytes and hash would change.
+    entry = _entry()
+    names = list(entry.as_dict())
+    assert names == sorted(AuditEntry.__dataclass_fields__)
+    assert [entry.as_dict()[n] for n in names] == [getattr(entry, n) for n in names]
+    for each in (entry, _entry(staff_id=None, consent_id=None, token_jti=None)):
+        assert link_audit(GENESIS, 7, each) == link(GENESIS, 7, each.as_dict())
+
+
+def test_other_audit_records_are_appended_sorted() -> None:
+    event = AuditEvent(
+        kind="consent_recorded",
+        time="2026-12-02T10:00:00+00:00",
+        partner="demo-bank",
+        record_id="evt_1",
+        detail={"z": 1, "a": {"y": 2, "b": 3}},
+    )
+    raw, digest = link_audit(GENESIS, 3, event)
+    assert raw == canonical(event.as_dict())
+    assert digest == reference_hash(GENESIS, 3, event.as_dict())

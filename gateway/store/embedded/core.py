@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from gateway.audit.chain import GENESIS, link
+from gateway.audit.chain import GENESIS, link_audit
 from gateway.store.base import (
     IDEMPOTENCY_TTL_S,
     AccessToken,
@@ -394,13 +394,14 @@ class EmbeddedStore(Store):
             seq += 1
             # The entry is stored in its canonical form: one serialisation serves
             # the hash and the row.
-            entry, digest = link(prev, seq, write.audit.as_dict())
-            audit.append((seq, entry, prev, digest))
+            entry, digest = link_audit(prev, seq, write.audit)
+            audit.append((seq, bytearray(entry), prev, digest))
             hashes.append(digest)
             if write.body is not None:
-                decisions.append((write.decision_id, write.partner, write.body, seq))
+                decisions.append((write.decision_id, write.partner, bytearray(write.body), seq))
             if (t := write.token) is not None:
-                tokens.append((t.jti, t.subject_key, t.kid, t.expires, orjson.dumps(t.as_dict())))
+                issued = bytearray(orjson.dumps(t.as_dict()))
+                tokens.append((t.jti, t.subject_key, t.kid, t.expires, issued))
             record = write.idempotency_record()
             if record is not None and write.idempotency is not None:
                 keys.append(
@@ -417,7 +418,9 @@ class EmbeddedStore(Store):
         # The JSON goes in as the UTF-8 bytes it was serialised to, stored as TEXT
         # by the CAST (SQLite takes blob bytes as text unchanged): binding a str
         # cost a decode here and an encode back to UTF-8 in the writer, ~20 k
-        # instructions a decision whose body has Chinese text.
+        # instructions a decision whose body has Chinese text. As bytearrays, not
+        # bytes: the sqlite3 module binds those as they are, where for bytes it
+        # looks for an adapter, raising and clearing an AttributeError each time.
         await self._in_writer(
             self._append,
             seq,

@@ -50,7 +50,7 @@ except ImportError:  # pragma: no cover - redis-py without maintenance notificat
     MaintNotificationsConfig = None  # type: ignore[assignment,misc]
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from gateway.audit.chain import GENESIS, link
+from gateway.audit.chain import GENESIS, link_audit
 from gateway.ids import random_below
 from gateway.store.admission import Admission, BreachRead, IdempotencyClaim
 from gateway.store.base import (
@@ -314,7 +314,7 @@ class RedisStore(Store):
             records: list[Any] = []
             for write in batch:
                 seq += 1
-                entry, digest = link(prev, seq, write.audit.as_dict())
+                entry, digest = link_audit(prev, seq, write.audit)
                 record = orjson.dumps(
                     {"seq": seq, "entry": orjson.Fragment(entry), "prev_hash": prev, "hash": digest}
                 )
