@@ -98,7 +98,7 @@ async def test_a_batch_stores_per_record_values_with_one_command_per_key(tmp_pat
             assert await index("ts", "subject-a") == [(jti[0], now + 3600.0)]
             assert await index("ts", "subject-b") == [(jti[2], now + 600.0)]
             assert await index("tk", "kid-1") == [(jti[2], now + 600.0), (jti[0], now + 3600.0)]
-            assert await run("SMEMBERS", store.audit_key("lists")) == [ref[0].list_id.encode()]
+            assert await run("SMEMBERS", store.audit_key("lists")) == {ref[0].list_id.encode()}
             idem = store.audit_key("idem", "p:POST:/x:k")
             assert await store.get_idempotency("p:POST:/x:k") == writes[3].idempotency_record()
             assert 0 < await run("TTL", idem)
