@@ -260,9 +260,7 @@ def profile(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         forks = int(client.info("stats")["total_forks"]) - forks_before
         gateway_cpu = bench_run.tree_cpu((gateway.proc.pid,)) / tick - gateway_before
         persistence = client.info("persistence")
-        trigger = {
-            text(k): text(v) for k, v in client.config_get("auto-aof-rewrite-*").items()
-        }
+        trigger = {text(k): text(v) for k, v in client.config_get("auto-aof-rewrite-*").items()}
         stats = commandstats(client)
         with Monitor(url) as monitor:
             watched = asyncio.run(

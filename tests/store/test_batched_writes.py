@@ -101,7 +101,7 @@ async def test_a_batch_stores_per_record_values_with_one_command_per_key(tmp_pat
             assert await run("SMEMBERS", store.audit_key("lists")) == {ref[0].list_id.encode()}
             idem = store.audit_key("idem", "p:POST:/x:k")
             assert await store.get_idempotency("p:POST:/x:k") == writes[3].idempotency_record()
-            assert 0 < await run("TTL", idem)
+            assert await run("TTL", idem) > 0
             seq, _ = await run("HMGET", store.audit_key("head"), "seq", "hash")
             assert seq == b"5"
             # A retried batch (its reply lost) is recognised and writes nothing.
