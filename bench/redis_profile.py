@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/redis_profile.py [--decisions 4000] [--concurrency 32]
         [--idempotency] [--root DIR] [--json FILE]
+        [--aof-rewrite-percentage P] [--aof-rewrite-min-size BYTES] [--reload]
 
 Starts a fresh redis-server with config/redis/single.conf (AOF, ``appendfsync
 always``) on a free port, then ``python -m gateway serve --demo --store
@@ -14,8 +15,15 @@ the bench/run.py mix (every demo subject x scene, cycled) from
 Idempotency-Key.
 
 Printed per decision: for every command ``INFO commandstats`` saw, its calls
-and its server-side µs; redis-server's CPU (user + system, /proc/<pid>/stat)
-and the gateway workers' CPU; the AOF bytes written (``aof_current_size``).
+and its server-side µs; redis-server's CPU (user + system, /proc/<pid>/stat),
+that of its AOF-rewrite children (reaped, so in the parent's cutime + cstime)
+with the number of forks, and the gateway workers' CPU; the AOF bytes written
+(``aof_current_size``, which a rewrite shrinks). The two ``--aof-rewrite-*``
+options override single.conf's automatic rewrite trigger (``CONFIG SET``), so
+that a short run can show what rewrites cost per decision. ``--reload`` then
+restarts redis-server on the run's AOF twice, as written (base + the run's
+commands) and after a ``BGREWRITEAOF`` (all base), and reports how long each
+load took and the files' sizes: what a larger AOF costs a restart.
 Then, over ``--watched`` more decisions, MONITOR counts the commands the
 gateway sent (its round trips; what functions call inside is left out).
 Where perf can count syscall tracepoints, redis-server's ``fdatasync`` (one per
@@ -30,6 +38,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -50,11 +59,12 @@ sys.path.insert(0, str(HERE.parent))
 import run as bench_run  # noqa: E402 - bench/run.py
 
 
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of one process."""
+def process_cpu_s(pid: int, children: bool = False) -> float:
+    """User + system CPU seconds of one process (of its reaped children with ``children``)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    at = 13 if children else 11  # cutime, cstime follow utime, stime
+    return (int(fields[at]) + int(fields[at + 1])) / os.sysconf("SC_CLK_TCK")
 
 
 def commandstats(client: redis.Redis) -> dict[str, tuple[int, int]]:
@@ -62,6 +72,59 @@ def commandstats(client: redis.Redis) -> dict[str, tuple[int, int]]:
     out = {}
     for name, stats in client.info("commandstats").items():
         out[name.removeprefix("cmdstat_")] = (int(stats["calls"]), int(stats["usec"]))
+    return out
+
+
+def text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def wait_for_rewrite(client: redis.Redis, timeout_s: float = 60) -> None:
+    """Until no AOF rewrite runs or is scheduled."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        info = client.info("persistence")
+        if not int(info["aof_rewrite_in_progress"]) and not int(info["aof_rewrite_scheduled"]):
+            return
+        time.sleep(0.1)
+
+
+def aof_files(directory: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in sorted((directory / "appendonlydir").iterdir())}
+
+
+def reload(directory: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, Any]]:
+    """Restart redis-server on ``directory``'s AOF: the files, and the seconds it took."""
+    files = aof_files(directory)
+    log = directory / "redis.log"
+    seen = len(log.read_text().splitlines())
+    started = time.monotonic()
+    proc, url = bench_run.start_redis(directory, fresh=False)
+    seconds = time.monotonic() - started
+    loaded = {}
+    for line in log.read_text().splitlines()[seen:]:
+        match = re.search(r"DB loaded from (base|incr) file \S+: ([\d.]+) seconds", line)
+        if match:
+            loaded[match[1]] = loaded.get(match[1], 0.0) + float(match[2])
+    return proc, url, {"files": files, "ready_s": round(seconds, 3), "loaded_s": loaded}
+
+
+def reloads(directory: Path) -> dict[str, Any]:
+    """Load times of the AOF as the run left it, then of the same data rewritten."""
+    out = {}
+    proc, url, out["as_written"] = reload(directory)
+    try:
+        with redis.Redis.from_url(url) as client:
+            out["keys"] = client.dbsize()
+            client.bgrewriteaof()
+            time.sleep(0.2)
+            wait_for_rewrite(client)
+    finally:
+        proc.terminate()  # the redis-server we started, by its pid
+        proc.wait(timeout=30)
+    proc, url, out["rewritten"] = reload(directory)
+    proc.terminate()
+    proc.wait(timeout=30)
     return out
 
 
@@ -162,6 +225,10 @@ def profile(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     gateway = None
     try:
         client = redis.Redis.from_url(url)
+        if args.aof_rewrite_percentage is not None:
+            client.config_set("auto-aof-rewrite-percentage", args.aof_rewrite_percentage)
+        if args.aof_rewrite_min_size is not None:
+            client.config_set("auto-aof-rewrite-min-size", args.aof_rewrite_min_size)
         gateway = bench_run.start_gateway(
             "gateway-redis-2w",
             workdir,
@@ -177,6 +244,8 @@ def profile(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         client.config_resetstat()
         aof_before = int(client.info("persistence")["aof_current_size"])
         redis_before = process_cpu_s(proc.pid)
+        children_before = process_cpu_s(proc.pid, children=True)
+        forks_before = int(client.info("stats")["total_forks"])
         tick = os.sysconf("SC_CLK_TCK")
         gateway_before = bench_run.tree_cpu((gateway.proc.pid,)) / tick
         with syscalls(proc.pid, workdir / "perf.csv") as calls:
@@ -186,8 +255,12 @@ def profile(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             )
             seconds = time.monotonic() - started
         redis_cpu = process_cpu_s(proc.pid) - redis_before
+        wait_for_rewrite(client)  # its child's CPU counts once Redis has reaped it
+        children_cpu = process_cpu_s(proc.pid, children=True) - children_before
+        forks = int(client.info("stats")["total_forks"]) - forks_before
         gateway_cpu = bench_run.tree_cpu((gateway.proc.pid,)) / tick - gateway_before
         persistence = client.info("persistence")
+        trigger = {text(k): text(v) for k, v in client.config_get("auto-aof-rewrite-*").items()}
         stats = commandstats(client)
         with Monitor(url) as monitor:
             watched = asyncio.run(
@@ -199,6 +272,7 @@ def profile(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             bench_run.stop(gateway)
         proc.terminate()  # the redis-server we started, by its pid
         proc.wait(timeout=15)
+    restarts = reloads(workdir / "redis") if args.reload else None
     n = args.decisions
     commands = {
         name: {
@@ -220,6 +294,9 @@ def profile(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             sum(c["usec_per_decision"] for c in commands.values()), 2
         ),
         "redis_cpu_us_per_decision": round(redis_cpu / n * 1e6, 1),
+        "rewrite_children_cpu_us_per_decision": round(children_cpu / n * 1e6, 1),
+        "forks": forks,
+        "aof_rewrite_trigger": trigger,
         "gateway_cpu_us_per_decision": round(gateway_cpu / n * 1e6, 1),
         "aof_bytes_per_decision": round((int(persistence["aof_current_size"]) - aof_before) / n, 1),
         "aof_delayed_fsync": int(persistence.get("aof_delayed_fsync", 0)),
@@ -230,6 +307,7 @@ def profile(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             name: round(count / args.watched, 3) for name, count in monitor.sent.most_common()
         },
         "watched_statuses": dict(watched),
+        "reload": restarts,
     }
 
 
@@ -241,6 +319,9 @@ def main() -> int:
     parser.add_argument("--idempotency", action="store_true")
     parser.add_argument("--root", type=Path, default=bench_run.ROOT)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--aof-rewrite-percentage", type=int)
+    parser.add_argument("--aof-rewrite-min-size", type=int, help="bytes")
+    parser.add_argument("--reload", action="store_true", help="time restarts on the AOF")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="redis-profile-") as tmp:
         result = profile(args, Path(tmp))
@@ -256,10 +337,17 @@ def main() -> int:
     for name, per in result["sent_per_decision"].items():
         print(f"  {name:<28}{per:>8}")
     print(f"redis-server CPU µs per decision: {result['redis_cpu_us_per_decision']}")
+    print(
+        f"AOF-rewrite children CPU µs per decision: "
+        f"{result['rewrite_children_cpu_us_per_decision']} ({result['forks']} forks; "
+        f"{result['aof_rewrite_trigger']})"
+    )
     print(f"gateway CPU µs per decision (2 workers): {result['gateway_cpu_us_per_decision']}")
     print(f"AOF bytes per decision: {result['aof_bytes_per_decision']}")
     for name, per in result["syscalls_per_decision"].items():
         print(f"redis-server {name} calls per decision: {per}")
+    if result["reload"]:
+        print(f"restarts on the AOF: {json.dumps(result['reload'])}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     answered = set(result["statuses"]) | set(result["watched_statuses"])

@@ -506,11 +506,12 @@ def servers(
             )
 
 
-def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """redis-server on a free port with the durability of config/redis/single.conf."""
+def start_redis(directory: Path, fresh: bool = True) -> tuple[subprocess.Popen[bytes], str]:
+    """redis-server on a free port with the durability of config/redis/single.conf
+    (``fresh=False``: on a directory that already holds its AOF, answering once loaded)."""
     if not shutil.which("redis-server"):
         raise RuntimeError("redis-server is not installed: apt-get install -y redis-server")
-    directory.mkdir(parents=True)
+    directory.mkdir(parents=True, exist_ok=not fresh)
     port = free_port()
     proc = subprocess.Popen(
         [

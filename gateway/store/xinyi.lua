@@ -91,6 +91,43 @@ local function admit(keys, args)
   return {0, consent, record, claimed}
 end
 
+-- Every redis.call costs a fixed overhead, and every write a function makes is
+-- propagated (AOF, replicas) as a command of its own: a batch writes what it
+-- can with one command per key, not one per record. Chunked so that unpack()
+-- stays far below Lua's stack limit whatever the batch size.
+local CHUNK = 1000
+
+-- cmd [key] values…, in as few calls as CHUNK allows (values: a Lua list).
+local function call_many(values, cmd, key)
+  for i = 1, #values, CHUNK do
+    local j = math.min(i + CHUNK - 1, #values)
+    if key then
+      redis.call(cmd, key, unpack(values, i, j))
+    else
+      redis.call(cmd, unpack(values, i, j))
+    end
+  end
+end
+
+-- Values gathered per key, keys in the order first seen (commands then run in
+-- the order the records asked for them, per key).
+local function grouped()
+  return {order = {}, by = {}}
+end
+
+local function group_add(g, key, a, b)
+  local t = g.by[key]
+  if not t then
+    t = {}
+    g.by[key] = t
+    g.order[#g.order + 1] = key
+  end
+  t[#t + 1] = a
+  if b ~= nil then
+    t[#t + 1] = b
+  end
+end
+
 -- Append a batch of audit records with their decisions and tokens, all or nothing.
 -- The client computed the hash chain from the head it knows (SHA-256 is not
 -- available here); the batch is taken only if that head is still the head.
@@ -102,8 +139,9 @@ end
 -- Returns {1, seq, hash} when appended, {2, …} when this batch was already written
 -- (a retry after a lost reply), {0, seq, hash} with the real head when it moved.
 local function append(keys, args)
-  local seq = redis.call('HGET', keys[1], 'seq') or '0'
-  local head = redis.call('HGET', keys[1], 'hash') or args[3]
+  local state = redis.call('HMGET', keys[1], 'seq', 'hash')
+  local seq = state[1] or '0'
+  local head = state[2] or args[3]
   if redis.call('EXISTS', keys[4]) == 1 then
     return {2, seq, head}
   end
@@ -112,12 +150,18 @@ local function append(keys, args)
   end
   local now = tonumber(redis.call('TIME')[1])
   local n = tonumber(args[4])
+  local log = {}
+  local decisions = {}
+  local indexes = grouped()
+  local lists = {}
+  local listed = {}
   for i = 0, n - 1 do
     local a = 8 + i * 7
     local k = 4 + i * 5
-    redis.call('RPUSH', keys[2], args[a])
+    log[#log + 1] = args[a]
     if args[a + 1] ~= '' then
-      redis.call('SET', keys[k], args[a + 1])
+      decisions[#decisions + 1] = keys[k]
+      decisions[#decisions + 1] = args[a + 1]
     else
       -- A record that is not a decision: a marker by its record id, so a retried
       -- batch is still recognised (the EXISTS check above), kept a day.
@@ -127,14 +171,30 @@ local function append(keys, args)
       redis.call('SET', keys[k + 4], args[a + 6], 'EX', args[7])
     end
     if args[a + 2] ~= '' then
+      -- Each token has its own time to live, so its SET stays one per token.
       local expires = tonumber(args[a + 4])
       redis.call('SET', keys[k + 1], args[a + 2], 'EX', math.max(expires - now, 1) + 60)
-      redis.call('ZADD', keys[k + 2], args[a + 4], args[a + 3])
-      redis.call('ZREMRANGEBYSCORE', keys[k + 2], '-inf', now)
-      redis.call('ZADD', keys[k + 3], args[a + 4], args[a + 3])
-      redis.call('ZREMRANGEBYSCORE', keys[k + 3], '-inf', now)
-      redis.call('SADD', keys[3], args[a + 5])
+      group_add(indexes, keys[k + 2], args[a + 4], args[a + 3])
+      group_add(indexes, keys[k + 3], args[a + 4], args[a + 3])
+      if not listed[args[a + 5]] then
+        listed[args[a + 5]] = true
+        lists[#lists + 1] = args[a + 5]
+      end
     end
+  end
+  call_many(log, 'RPUSH', keys[2])
+  -- Decisions never expire: one MSET (keys of one slot, all declared in KEYS).
+  if #decisions > 0 then
+    call_many(decisions, 'MSET')
+  end
+  -- The same `now` for the whole batch, so pruning an index once after all its
+  -- additions leaves what pruning it after each addition left.
+  for _, key in ipairs(indexes.order) do
+    call_many(indexes.by[key], 'ZADD', key)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  end
+  if #lists > 0 then
+    call_many(lists, 'SADD', keys[3])
   end
   redis.call('HSET', keys[1], 'seq', args[5], 'hash', args[6])
   return {1, args[5], args[6]}
@@ -177,18 +237,22 @@ local function tree_extend(keys, args)
     return 0
   end
   local i = 4
-  local n = tonumber(args[i])
-  for j = 1, n do
-    redis.call('HSET', keys[2], args[i + 2 * j - 1], args[i + 2 * j])
+  for h = 2, 3 do
+    local n = tonumber(args[i])
+    local fields = {}
+    for j = i + 1, i + 2 * n do
+      fields[#fields + 1] = args[j]
+    end
+    call_many(fields, 'HSET', keys[h])
+    i = i + 2 * n + 1
   end
-  i = i + 2 * n + 1
-  n = tonumber(args[i])
-  for j = 1, n do
-    redis.call('HSET', keys[3], args[i + 2 * j - 1], args[i + 2 * j])
-  end
-  i = i + 2 * n
+  -- A subject may have several records in one step: its seqs go in one RPUSH, in order.
+  local subjects = grouped()
   for k = 4, #keys do
-    redis.call('RPUSH', keys[k], args[i + k - 3])
+    group_add(subjects, keys[k], args[i + k - 4])
+  end
+  for _, key in ipairs(subjects.order) do
+    call_many(subjects.by[key], 'RPUSH', key)
   end
   redis.call('HSET', keys[1], 'size', args[2], 'frontier', args[3])
   return 1
