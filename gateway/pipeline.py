@@ -140,6 +140,7 @@ class DecisionPipeline:
         self._circuit_open = False
         # labels() costs a lock and a tuple hash each call; children are kept instead.
         self._counted: dict[tuple[str, str, str], Any] = {}
+        self._calls_ok: Any = None  # upstream_calls' "ok" child: one per record-cache miss
         self._issued: dict[str, Any] = {}
         self._stamps: dict[tuple[int, dt.date, int, int], _Stamps] = {}
         self._partners: dict[str, _PartnerView] = {}
@@ -205,7 +206,12 @@ class DecisionPipeline:
         if self._circuit_open:
             self._circuit_open = False
             self._circuit_gauge.set(0)
-        self._metrics.upstream_calls.labels(self._credit_name, "ok").inc()
+        calls_ok = self._calls_ok
+        if calls_ok is None:  # made on the first answer, as labels() would: no series before
+            calls_ok = self._calls_ok = self._metrics.upstream_calls.labels(
+                self._credit_name, "ok"
+            )
+        calls_ok.inc()
         # Records from domains that may not enter credit supervision are dropped
         # when facts are built; counted here, once per fetch.
         ignored = sum(1 for r in records if is_prohibited(r.domain, r.title))

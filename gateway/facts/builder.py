@@ -9,6 +9,7 @@ before any fact or derivation sees them.
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -114,7 +115,12 @@ class FactPlan:
         self._context_derived = [s for s in self._derived if s.name in uses_context]
         # id(records) -> (records, as_of, facts); the entry holds the records, so
         # their id cannot be reused by another object while the entry lives.
-        self._memo: dict[int, tuple[Sequence[CreditRecord], dt.date, dict[str, Any]]] = {}
+        # An OrderedDict: dropping a plain dict's oldest key (next(iter(d))) walks
+        # past every slot freed by earlier drops until the dict is resized, ~3 µs a
+        # record-cache miss at 4,096 entries.
+        self._memo: OrderedDict[int, tuple[Sequence[CreditRecord], dt.date, dict[str, Any]]] = (
+            OrderedDict()
+        )
         self._reads: dict[str, bool] = {}  # reads_type's answers: the plan never changes
 
     def _visit(self, catalogue: FactCatalogue, name: str, seen: set[str]) -> None:
@@ -215,7 +221,7 @@ class FactPlan:
                     facts[step.name] = value
         self._derive(self._record_derived, facts, as_of)
         if len(self._memo) >= _MEMO_SIZE:
-            self._memo.pop(next(iter(self._memo)))  # the oldest entry
+            self._memo.popitem(last=False)  # the oldest entry
         self._memo[id(records)] = (records, as_of, facts)
         return facts
 
