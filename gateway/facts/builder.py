@@ -208,7 +208,17 @@ class FactPlan:
         facts: dict[str, Any] = {}
         if self._base:
             counting = [r for r in records if record_counts(r, as_of)]
+            # A subject has a record or two, a plan a dozen base facts: most facts
+            # read types the subject has no record of. One set test settles those
+            # (nothing matches: a records fact is empty, any other fact unknown, as
+            # _extract says) instead of a pass over the records and a call; this
+            # runs on every record-cache miss.
+            present = {r.type for r in counting}
             for step in self._base:
+                if step.types is not None and step.types.isdisjoint(present):
+                    if step.fact.type is FactType.RECORDS:
+                        facts[step.name] = []
+                    continue
                 matching = [
                     r
                     for r in counting
