@@ -208,9 +208,7 @@ class DecisionPipeline:
             self._circuit_gauge.set(0)
         calls_ok = self._calls_ok
         if calls_ok is None:  # made on the first answer, as labels() would: no series before
-            calls_ok = self._calls_ok = self._metrics.upstream_calls.labels(
-                self._credit_name, "ok"
-            )
+            calls_ok = self._calls_ok = self._metrics.upstream_calls.labels(self._credit_name, "ok")
         calls_ok.inc()
         # Records from domains that may not enter credit supervision are dropped
         # when facts are built; counted here, once per fetch.
