@@ -17,10 +17,16 @@
    concurrency 64: one round of the demo request mix (bench/run.py, "demo"),
    one of requests for random subjects of the large dataset ("large": the
    demo requests that need no consent, with a random subject of the same
-   kind), one of those same requests for their demo subjects ("demo-same":
+   kind), the very same requests again ("large-again": their records now in
+   the record cache, so large minus large-again is what a record-cache miss
+   costs, and large-again minus demo-same what the subjects' other records
+   cost), one of those same requests for their demo subjects ("demo-same":
    the like-for-like comparison), and so on. Every answer must be 200.
 3. Prints VmRSS / VmHWM of this process (the one worker) and, per kind, the
-   median over rounds of CPU µs and wall µs per decision.
+   median over rounds of CPU µs and wall µs per decision and the outcomes.
+   ``--profile DIR``: cProfile of each kind's timed stretches (DIR/<kind>.prof)
+   and the functions whose own time differs most between large and
+   large-again (slows the decisions: not for the timing figures).
 
 Request objects are built just before each batch, outside the timed stretch.
 """
@@ -29,9 +35,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import datetime as dt
 import gc
 import logging
+import pstats
 import random
 import shutil
 import statistics
@@ -40,6 +48,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -112,14 +121,24 @@ async def rounds(
 ) -> dict[str, list[tuple[float, float]]]:
     middleware = app.middlewares[0]
 
-    async def batch(requests: list[dict[str, Any]]) -> tuple[float, float]:
+    kinds = ("demo", "large", "large-again", "demo-same")
+    outcomes: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    profiles = {kind: cProfile.Profile() for kind in kinds} if args.profile else {}
+
+    async def batch(requests: list[dict[str, Any]], kind: str) -> tuple[float, float]:
         reqs = [mocked(app, r) for r in requests]
+        profile = profiles.get(kind)
+        if profile is not None:
+            profile.enable()
         c0, w0 = time.process_time(), time.perf_counter()
         responses = await asyncio.gather(*(middleware(q, create_decision) for q in reqs))
         c1, w1 = time.process_time(), time.perf_counter()
+        if profile is not None:
+            profile.disable()
         for q, resp in zip(reqs, responses, strict=True):
             if resp.status != 200:
                 raise RuntimeError(f"{q.path}: {resp.status} {resp.body!r}")
+            outcomes[kind][orjson.loads(resp.body)["outcome"]] += 1
         # aiohttp's mocked requests are unittest.mock objects, ~130 kB each in
         # reference cycles (a class per Mock): left to the collector's raised
         # thresholds they piled up to ~80 MB and were most of the RSS growth this
@@ -128,16 +147,24 @@ async def rounds(
         gc.collect()
         return c1 - c0, w1 - w0
 
-    async def one_round(take: Any) -> tuple[float, float]:
+    async def one_round(take: Any, kind: str = "") -> tuple[float, float]:
         cpu = wall = 0.0
         for _ in range(args.batch // CONCURRENCY):
-            c, w = await batch([take() for _ in range(CONCURRENCY)])
+            c, w = await batch([take() for _ in range(CONCURRENCY)], kind)
             cpu, wall = cpu + c, wall + w
         per = 1e6 / (args.batch // CONCURRENCY * CONCURRENCY)
         return cpu * per, wall * per
 
+    sent: list[dict[str, Any]] = []
+
+    def big_logged() -> dict[str, Any]:
+        """A large-dataset request, kept for the large-again round."""
+        request = big_pool()
+        sent.append(request)
+        return request
+
     rng = random.Random(2)
-    out: dict[str, list[tuple[float, float]]] = {"demo": [], "demo-same": [], "large": []}
+    out: dict[str, list[tuple[float, float]]] = {kind: [] for kind in kinds}
     if args.trace:
         tracemalloc.start(args.trace)
         snapshots = [tracemalloc.take_snapshot()]
@@ -157,10 +184,14 @@ async def rounds(
     print(f"  measured rounds start: {memory()}", flush=True)
     if args.trace:
         snapshots.append(tracemalloc.take_snapshot())
+    outcomes.clear()  # the warm-up's and fill's do not count
     for i in range(args.rounds):
-        out["demo"].append(await one_round(lambda: rng.choice(demo_pool)))
-        out["large"].append(await one_round(big_pool))
-        out["demo-same"].append(await one_round(lambda: rng.choice(same_shapes)))
+        out["demo"].append(await one_round(lambda: rng.choice(demo_pool), "demo"))
+        sent.clear()
+        out["large"].append(await one_round(big_logged, "large"))
+        again = iter(list(sent))  # the same requests, in the same order
+        out["large-again"].append(await one_round(again.__next__, "large-again"))
+        out["demo-same"].append(await one_round(lambda: rng.choice(same_shapes), "demo-same"))
         print(f"  round {i + 1}: {memory()}", flush=True)
     if args.trace:
         gc.collect()
@@ -175,7 +206,37 @@ async def rounds(
                 print(f"{stat.size_diff / 1024:+.0f} kB in {stat.count_diff:+d} blocks")
                 for line in stat.traceback.format()[-2 * args.trace :]:
                     print("   ", line)
+    for kind in kinds:
+        print(f"  outcomes, {kind}: {dict(sorted(outcomes[kind].items()))}")
+    if args.profile:
+        report_profiles(profiles, Path(args.profile), args.rounds * args.batch)
     return out
+
+
+def report_profiles(profiles: dict[str, cProfile.Profile], out: Path, decisions: int) -> None:
+    """Saves each kind's profile; prints where large and large-again differ most."""
+    out.mkdir(parents=True, exist_ok=True)
+    own: dict[str, dict[str, float]] = {}
+    for kind, profile in profiles.items():
+        profile.dump_stats(out / f"{kind}.prof")
+        stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+        own[kind] = {
+            f"{Path(file).name}:{line}({name})": tottime
+            for (file, line, name), (_, _, tottime, _, _) in stats.items()
+        }
+    per = 1e6 / decisions
+    names = set(own["large"]) | set(own["large-again"])
+    diffs = sorted(
+        ((own["large"].get(n, 0.0) - own["large-again"].get(n, 0.0)) * per, n) for n in names
+    )
+    total = sum(d for d, _ in diffs)
+    print(
+        f"\ncProfile, own time per decision (profiled, so inflated): large minus"
+        f" large-again {total:+.1f} µs in all; largest differences:"
+    )
+    for diff, name in sorted(diffs, key=lambda d: -abs(d[0]))[:30]:
+        large = own["large"].get(name, 0.0) * per
+        print(f"  {diff:+7.2f} µs  (large {large:6.2f})  {name}")
 
 
 async def serve_and_measure(tmp: Path, setup: Any, ids: dict[str, list[str]], args: Any) -> None:
@@ -284,6 +345,12 @@ def main() -> int:
         metavar="FRAMES",
         help="tracemalloc over the measured rounds: the largest growth, by traceback"
         " (slows the decisions: not for the timing figures)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="cProfile each kind's measured stretches into DIR/<kind>.prof and print"
+        " where large and large-again differ (slows the decisions: not for the timing figures)",
     )
     parser.add_argument("--keep", metavar="DIR", help="use (and keep) this directory")
     parser.add_argument(

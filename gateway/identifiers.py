@@ -8,13 +8,17 @@ check character and, for resident ids, a real birth date that is not in the
 future. python-stdnum's ``validate()`` is not used because it rejects real,
 well-formed ids: USCCs whose first eight characters are not all digits (codes
 issued by authorities N, A, Y, ...) and resident ids whose area code was not in
-force in the birth year. Its check-character functions are used as they are.
+force in the birth year. Its resident-id check character is used as it is; the
+USCC's is computed here (the same GB 32100 sum, tested against stdnum's):
+stdnum's re-cleans the code and looks each character up in a string, ~10 µs,
+paid by every decision for an enterprise not asked about recently.
 """
 
 from __future__ import annotations
 
 import datetime
 import functools
+import operator
 import random
 
 from stdnum.cn import ric as _ric
@@ -39,6 +43,9 @@ _EARLIEST_BIRTH = datetime.date(1900, 1, 1)
 
 # Entity-type codes (position 2) used with each registering authority (position 1).
 _USCC_ENTITY_TYPES = {"1": "1239", "9": "123", "A": "19", "N": "1239", "Y": "1"}
+# GB 32100 check: the characters' values weighted 3**i mod 31 (positions 1-17).
+_USCC_VALUES = {c: i for i, c in enumerate(_USCC_ALPHABET)}
+_USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 # GB 11714 organisation-code check weights for positions 9-16 of a USCC.
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 
@@ -64,6 +71,12 @@ def _normalise(value: object, what: str) -> str:
     return value.upper()
 
 
+def _uscc_check(first17: str) -> str:
+    """The GB 32100 check character of a code's first 17 characters (all in the alphabet)."""
+    total = sum(map(operator.mul, map(_USCC_VALUES.__getitem__, first17), _USCC_WEIGHTS))
+    return _USCC_ALPHABET[-total % 31]
+
+
 def validate_uscc(value: str) -> str:
     """Return the normalised USCC (stripped, uppercase) or raise InvalidIdentifier.
 
@@ -75,7 +88,7 @@ def validate_uscc(value: str) -> str:
     code = _normalise(value, what)
     if not _USCC_CHARS.issuperset(code):
         raise InvalidIdentifier(f"{what} contains a character outside the allowed alphabet")
-    if _uscc.calc_check_digit(code[:-1]) != code[-1]:
+    if _uscc_check(code[:-1]) != code[-1]:
         raise InvalidIdentifier(f"{what} check character does not match")
     return code
 

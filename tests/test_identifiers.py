@@ -321,6 +321,17 @@ def test_synthetic_ric_rejects_bad_arguments() -> None:
 
 
 @PROPERTY
+@given(first17=st.text(alphabet=USCC_ALPHABET, min_size=17, max_size=17))
+def test_uscc_check_character_agrees_with_stdnum(first17: str) -> None:
+    # The module computes it itself (speed); stdnum's and the standard's must agree.
+    expected = stdnum_uscc.calc_check_digit(first17)
+    assert expected == uscc_check(first17)
+    assert validate_uscc(first17 + expected) == first17 + expected
+    for other in USCC_ALPHABET.replace(expected, ""):
+        assert refused(validate_uscc, first17 + other)
+
+
+@PROPERTY
 @given(seed=st.integers(min_value=0, max_value=2**32))
 def test_synthetic_uscc_validates_and_detects_any_substitution(seed: int) -> None:
     code = synthetic_uscc(random.Random(seed))

@@ -55,6 +55,7 @@ class SubjectRecords:
         self._circuit_gauge = metrics.circuit_open.labels(credit_name)
         self._circuit_gauge.set(0)
         self._circuit_open = False
+        self._calls_ok: Any = None  # upstream_calls' "ok" child: one per record-cache miss
 
     async def fetch(self, kind: SubjectKind, subject_id: str, subject_key: str) -> Any:
         """The credit source's records of the subject (``subject_key`` keys the cache)."""
@@ -79,7 +80,10 @@ class SubjectRecords:
         if self._circuit_open:
             self._circuit_open = False
             self._circuit_gauge.set(0)
-        self._metrics.upstream_calls.labels(self._credit_name, "ok").inc()
+        calls_ok = self._calls_ok
+        if calls_ok is None:  # made on the first answer, as labels() would: no series before
+            calls_ok = self._calls_ok = self._metrics.upstream_calls.labels(self._credit_name, "ok")
+        calls_ok.inc()
         # Records from domains that may not enter credit supervision are dropped
         # when facts are built; counted here, once per fetch.
         ignored = sum(1 for r in records if is_prohibited(r.domain, r.title))

@@ -40,4 +40,10 @@ def is_prohibited(domain: str, *texts: str | None) -> bool:
     key = "_".join(domain.casefold().replace("-", " ").split())
     if key in PROHIBITED_DOMAINS:
         return True
-    return any(term in _plain(text) for text in texts if text for term in PROHIBITED_TERMS)
+    # Each text folded once, not once per term: this runs on every record fetched.
+    for text in texts:
+        if text:
+            plain = _plain(text)
+            if any(term in plain for term in PROHIBITED_TERMS):
+                return True
+    return False

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -202,6 +204,49 @@ async def test_events_change_the_embedded_dataset(source: SQLiteCreditSource) ->
     )
     await source.apply_event("person", PERSON, CreditEvent.RECORD_ADDED, new, "p9")
     assert new in await source.records("person", PERSON)
+
+
+def _write_status(dataset: Path, record_id: str, status: RecordStatus) -> None:
+    """Another writer (the import, another worker's event), waiting for no lock."""
+    conn = sqlite3.connect(dataset, timeout=0)
+    try:
+        with conn:
+            conn.execute(
+                "UPDATE records SET status = ? WHERE record_id = ?", (status.value, record_id)
+            )
+    finally:
+        conn.close()
+
+
+async def test_lookups_of_one_loop_pass_share_a_read_transaction(
+    source: SQLiteCreditSource, dataset: Path
+) -> None:
+    before = await source.records("enterprise", ENTERPRISE)
+    # Still this pass: the shared lock of its read transaction is held ...
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _write_status(dataset, "e2", RecordStatus.REPAIRED)
+    assert await source.records("enterprise", ENTERPRISE) == before
+    # ... and released when the next pass begins: a writer gets through, and a
+    # lookup sees what it wrote.
+    await asyncio.sleep(0)
+    _write_status(dataset, "e2", RecordStatus.REPAIRED)
+    statuses = {r.record_id: r.status for r in await source.records("enterprise", ENTERPRISE)}
+    assert statuses["e2"] is RecordStatus.REPAIRED
+
+
+async def test_a_wal_dataset_is_read_one_transaction_per_lookup(
+    source: SQLiteCreditSource, dataset: Path
+) -> None:
+    conn = sqlite3.connect(dataset)
+    try:
+        assert conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal"
+        await source.records("enterprise", ENTERPRISE)
+        # No transaction left open: a WAL reader's snapshot would not see this write.
+        _write_status(dataset, "e2", RecordStatus.REPAIRED)
+        statuses = {r.record_id: r.status for r in await source.records("enterprise", ENTERPRISE)}
+        assert statuses["e2"] is RecordStatus.REPAIRED
+    finally:
+        conn.close()
 
 
 async def test_event_on_unknown_record(source: SQLiteCreditSource) -> None:
