@@ -27,7 +27,7 @@ async def test_only_the_holder_takes_and_renews_the_lease(store: Store) -> None:
     for _ in range(2):
         await asyncio.sleep(0.9)
         assert await a.take_builder_lease("replica-a", TTL_MS)
-    assert not await b.take_builder_lease("replica-b", TTL_MS)
+        assert not await b.take_builder_lease("replica-b", TTL_MS)
 
 
 async def test_a_lapsed_lease_is_taken_over_and_the_old_holder_refused(store: Store) -> None:
