@@ -306,6 +306,10 @@ def profile(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "sent_per_decision": {
             name: round(count / args.watched, 3) for name, count in monitor.sent.most_common()
         },
+        # The same, unrounded: background commands (the audit tree builder's) are rarer
+        # than one per thousand decisions.
+        "sent": dict(monitor.sent.most_common()),
+        "watched": args.watched,
         "watched_statuses": dict(watched),
         "reload": restarts,
     }

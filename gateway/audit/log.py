@@ -4,8 +4,14 @@ Decisions append records through the store's group commit and nothing more;
 this service follows the log in the background: it extends the Merkle tree
 (frontier, stored nodes, the decision and subject indexes) one page at a
 time and signs a checkpoint every ``checkpoint_every`` records or
-``checkpoint_seconds`` seconds. On Redis every replica runs it; a step
-applies only if no other replica extended the tree first.
+``checkpoint_seconds`` seconds. On Redis every replica runs it, but only the
+holder of the builder's lease (gateway/audit/lease.py) does the work; the
+others only ask for the lease, and take it over when its holder goes.
+
+Callers that need the tree up to date (``checkpoint_now``, the subject view's
+``sync``, retention) extend it themselves on any replica, lease or not: a step
+applies only if no other replica extended the tree first, so two builders at
+once cost repeated work, never a wrong tree.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Callable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from gateway.audit.archive import Archive
+from gateway.audit.lease import LEASE_S, BuilderLease
 from gateway.audit.merkle import (
     STORED_LEVEL,
     Frontier,
@@ -68,6 +75,7 @@ class AuditLog:
         every: int = 1000,
         seconds: float = 10.0,
         archive: Archive | None = None,
+        lease_seconds: float = LEASE_S,
     ) -> None:
         self.store = store
         self.tree = tree
@@ -80,6 +88,7 @@ class AuditLog:
         self._signed_at = time.monotonic()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self.lease = BuilderLease(tree, lease_seconds)
 
     # -- life cycle ------------------------------------------------------------------------
     async def open(self) -> None:
@@ -94,13 +103,30 @@ class AuditLog:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        # Not held past a clean stop; a store that is gone lets it expire instead.
+        with contextlib.suppress(StoreUnavailable):
+            await self.lease.release()
 
     async def _run(self) -> None:
         # Idle polls cost a couple of reads; twice per checkpoint interval is enough.
         pause = max(0.5, min(5.0, self._seconds / 2))
+        # The lease is asked for more often than that: it is renewed in time, and
+        # a free one is taken within a renewal interval.
+        tick = min(pause, self.lease.renew_every)
+        due = time.monotonic() + pause  # the first pass a pause after the start, as ever
         while True:
-            await asyncio.sleep(pause)
+            await asyncio.sleep(tick)
             try:
+                taken = not self.lease.held
+                if not await self.lease.hold():
+                    continue
+                if taken:
+                    log.info("audit tree builder lease taken", extra={"holder": self.lease.holder})
+                    self._signed_size = -1  # another replica signed meanwhile: read how far
+                now = time.monotonic()
+                if now < due:
+                    continue
+                due = now + pause
                 await self.maybe_checkpoint()
             except (StoreUnavailable, LogDamaged) as exc:
                 log.error("audit checkpointing paused", extra={"error": str(exc)})
@@ -219,6 +245,12 @@ class AuditLog:
                         step.subjects.append((entry["subject"], record.seq))
                 if await self.tree.extend_tree(step):
                     state = step.frontier
+                    await self.lease.keep()
+                    if len(page) < _PAGE:
+                        # The log ended there when it was read: every record acknowledged
+                        # before this call is in. Reading again would chase a log that
+                        # grows under load, a few records a step.
+                        return state
                 else:  # another replica extended it: start from what it wrote
                     state = await self.tree.tree_state()
 

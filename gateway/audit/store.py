@@ -4,7 +4,8 @@ The log itself (records, chain head) belongs to the core store. Beside it:
 the tree's frontier and size, the stored perfect-subtree nodes
 (``merkle.STORED_LEVEL`` and up), the signed checkpoints, and two indexes the
 tree builder fills as it goes: decision id → sequence number (inclusion
-proofs) and subject pseudonym → sequence numbers (a subject's own view).
+proofs) and subject pseudonym → sequence numbers (a subject's own view); and
+the builder's lease, so that one replica at a time does the building.
 """
 
 from __future__ import annotations
@@ -40,6 +41,20 @@ class AuditTreeStore(ABC):
     async def extend_tree(self, step: TreeExtension) -> bool:
         """Apply ``step`` if the stored tree still has ``step.old_size`` leaves (else False:
         another replica got there first)."""
+
+    @abstractmethod
+    async def take_builder_lease(self, holder: str, ttl_ms: int) -> bool:
+        """Take the tree builder's lease for ``holder``, or renew it if ``holder`` has
+        it, for ``ttl_ms``; False while another holder's lease runs.
+
+        The lease only saves work: replicas that do not hold it leave the tree to
+        the one that does. Correctness never rests on it (``extend_tree`` checks the
+        size), so a lease lost to a stalled clock or a failover costs a repeated step.
+        """
+
+    @abstractmethod
+    async def release_builder_lease(self, holder: str) -> None:
+        """Give the lease up if ``holder`` has it, so another replica takes over at once."""
 
     @abstractmethod
     async def node(self, level: int, index: int) -> bytes | None: ...

@@ -258,6 +258,32 @@ local function tree_extend(keys, args)
   return 1
 end
 
+-- A lease one replica holds at a time (the audit tree builder's,
+-- gateway/store/redis/audit_tree.py). KEYS[1] the lease; ARGV: holder, time to
+-- live in ms, or 0 to give it up. Taking, renewing and giving up compare the
+-- holder in the same call, so no replica renews or drops another's lease.
+-- Returns 1 when the holder has the lease now, else 0.
+local function lease(keys, args)
+  local held = redis.call('GET', keys[1])
+  if held and held ~= args[1] then
+    return 0
+  end
+  -- A lease only saves work (the tree's own compare-and-set keeps it correct):
+  -- like a rate-limit bucket it stays out of the AOF and off replicas, so a
+  -- renewal costs no fsync. After a restart or a failover it is simply free.
+  redis.set_repl(redis.REPL_NONE)
+  if args[2] == '0' then
+    if held then
+      redis.call('DEL', keys[1])
+    end
+    redis.set_repl(redis.REPL_ALL)
+    return 0
+  end
+  redis.call('SET', keys[1], args[1], 'PX', args[2])
+  redis.set_repl(redis.REPL_ALL)
+  return 1
+end
+
 -- Audit records after a seq, where the log list starts at seq base + 1 (records up to
 -- base are archived). KEYS: log, base. ARGV: after seq, limit. Read atomically with
 -- the base, so archiving between two commands cannot shift the page.
@@ -309,5 +335,6 @@ redis.register_function('xinyi_feedback', feedback)
 redis.register_function('xinyi_audit_range', audit_range)
 redis.register_function('xinyi_audit_drop', audit_drop)
 redis.register_function('xinyi_tree_extend', tree_extend)
+redis.register_function('xinyi_lease', lease)
 redis.register_function('xinyi_append', append)
 redis.register_function('xinyi_revoke_consent', revoke_consent)

@@ -21,6 +21,10 @@ from gateway.store.embedded.core import EmbeddedStore
 
 __all__ = ["EmbeddedAuditTree"]
 
+# One process per state directory: the builder's lease is one of the store's
+# in-memory leases, shared by every AuditLog on the store.
+_LEASE = "audit-tree-builder"
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_tree (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -73,6 +77,12 @@ class EmbeddedAuditTree(AuditTreeStore):
 
         done: bool = await self._store.in_writer(apply)
         return done
+
+    async def take_builder_lease(self, holder: str, ttl_ms: int) -> bool:
+        return self._store.leases.take(_LEASE, holder, ttl_ms / 1000)
+
+    async def release_builder_lease(self, holder: str) -> None:
+        self._store.leases.release(_LEASE, holder)
 
     async def node(self, level: int, index: int) -> bytes | None:
         row = self._store.reader.execute(

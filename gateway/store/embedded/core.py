@@ -46,6 +46,7 @@ from gateway.store.embedded import (
     replay,
     status_lists,
 )
+from gateway.store.embedded.leases import ProcessLeases
 from gateway.store.embedded.lock import StateLock, lock_state_dir
 from gateway.store.embedded.status_lists import STATUS_LIST_SIZE
 
@@ -119,6 +120,8 @@ class EmbeddedStore(Store):
         # Why the last write failed, until one succeeds: readiness reports it.
         self._write_failure: str | None = None
         self._batch_hooks: list[BatchHook] = []
+        # Background jobs that one holder runs at a time (the audit tree builder).
+        self.leases = ProcessLeases()
 
     # -- life cycle -------------------------------------------------------------
     async def open(self) -> None:

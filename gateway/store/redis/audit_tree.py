@@ -7,9 +7,12 @@ Keys, all in the ``{P:audit}`` slot with the log:
     {P:audit}:cps / :cpz    size → signed checkpoint; the sizes as a ZSET
     {P:audit}:ix            decision id → seq
     {P:audit}:sx:<subject>  seqs of a subject pseudonym's records (a list)
+    {P:audit}:builder       the tree builder's lease: its holder, with a TTL
 
-Every replica may run the builder: ``xinyi_tree_extend`` applies a step only
-if the tree still has the size the step started from.
+Every replica may extend the tree: ``xinyi_tree_extend`` applies a step only
+if the tree still has the size the step started from. The background builder
+of only one replica runs at a time, the holder of the lease (``xinyi_lease``,
+taken, renewed and given up in one call; docs/audit.md).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class RedisAuditTree(AuditTreeStore):
         self._cps = store.audit_key("cps")
         self._cpz = store.audit_key("cpz")
         self._ix = store.audit_key("ix")
+        self._lease = store.audit_key("builder")
 
     async def open(self) -> None:
         return None
@@ -52,6 +56,12 @@ class RedisAuditTree(AuditTreeStore):
             keys.append(self._store.audit_key("sx", subject))
             args.append(seq)
         return bool(await self._store.fcall("xinyi_tree_extend", keys, args))
+
+    async def take_builder_lease(self, holder: str, ttl_ms: int) -> bool:
+        return bool(await self._store.fcall("xinyi_lease", [self._lease], [holder, ttl_ms]))
+
+    async def release_builder_lease(self, holder: str) -> None:
+        await self._store.fcall("xinyi_lease", [self._lease], [holder, 0])
 
     async def node(self, level: int, index: int) -> bytes | None:
         raw = await self._store.run("HGET", self._nodes, f"{level}:{index}")
