@@ -23,7 +23,8 @@ Scenarios (each measures its targets in turn, round after round):
   redis-server this script starts on a free port with AOF and
   ``appendfsync always`` (config/redis/single.conf). Nothing is pinned: the
   workers, redis-server and wrk share the machine's CPUs. The gateway's CPU
-  figure includes redis-server's.
+  figure includes redis-server's. With ``--against REV``, ``gateway-redis-2w@REV``
+  runs REV's gateway on a redis-server of its own with REV's configuration.
 
 The demo partners' rate limits are raised (``--demo-rate``) so nothing is
 throttled. Every demo subject x scene pair becomes one prebuilt request
@@ -455,8 +456,7 @@ def servers(
     workdir: Path, cpu: int | None, scenario: str, against: str | None = None
 ) -> Iterator[dict[str, Server]]:
     started: dict[str, Server] = {}
-    redis: subprocess.Popen[bytes] | None = None
-    worktree: Path | None = None
+    redises: list[subprocess.Popen[bytes]] = []
     bare = [sys.executable, str(BENCH / "bare.py")]
     try:
         if scenario == "embedded":
@@ -466,12 +466,7 @@ def servers(
                 "gateway-nolog", workdir, cpu, access_log=False
             )
             if against is not None:
-                worktree = workdir / "against"
-                subprocess.run(
-                    ["git", "worktree", "add", "--detach", "--quiet", str(worktree), against],
-                    cwd=ROOT,
-                    check=True,
-                )
+                worktree = checkout(workdir, against)
                 name = f"gateway@{against}"
                 started[name] = start_gateway(name, workdir, cpu, access_log=False, root=worktree)
         elif scenario == "oauth":
@@ -482,31 +477,53 @@ def servers(
                 gateway, name="gateway-oauth", auth="oauth", results=[]
             )
         else:
-            redis, url = start_redis(workdir / "redis")
             started["bare-2w"] = start("bare-2w", [*bare, "--workers", "2"], workdir, cpu)
-            gateway = start_gateway(
-                "gateway-redis-2w",
-                workdir,
-                cpu,
-                access_log=False,
-                extra=("--store", url, "--workers", "2"),
-            )
-            gateway.extra_pids = (redis.pid,)
-            started[gateway.name] = gateway
+            # Each gateway has a redis-server of its own, so neither reads the
+            # other's state and each one's CPU figure includes only its own Redis.
+            gateways = [("gateway-redis-2w", ROOT)]
+            if against is not None:
+                gateways.append((f"gateway-redis-2w@{against}", checkout(workdir, against)))
+            for name, root in gateways:
+                redis, url = start_redis(workdir / f"redis-{len(redises)}", root=root)
+                redises.append(redis)
+                gateway = start_gateway(
+                    name,
+                    workdir,
+                    cpu,
+                    access_log=False,
+                    extra=("--store", url, "--workers", "2"),
+                    root=root,
+                )
+                gateway.extra_pids = (redis.pid,)
+                started[gateway.name] = gateway
         yield started
     finally:
         for server in started.values():
             stop(server)
-        if redis is not None:
+        for redis in redises:
             redis.terminate()  # by the pid we started
             redis.wait(timeout=15)
-        if worktree is not None:
+        worktree = workdir / "against"
+        if worktree.exists():
             subprocess.run(
                 ["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False
             )
 
 
-def start_redis(directory: Path, fresh: bool = True) -> tuple[subprocess.Popen[bytes], str]:
+def checkout(workdir: Path, rev: str) -> Path:
+    """A detached worktree of ``rev`` under ``workdir`` (removed when the run ends)."""
+    worktree = workdir / "against"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", "--quiet", str(worktree), rev],
+        cwd=ROOT,
+        check=True,
+    )
+    return worktree
+
+
+def start_redis(
+    directory: Path, fresh: bool = True, root: Path = ROOT
+) -> tuple[subprocess.Popen[bytes], str]:
     """redis-server on a free port with the durability of config/redis/single.conf
     (``fresh=False``: on a directory that already holds its AOF, answering once loaded)."""
     if not shutil.which("redis-server"):
@@ -516,7 +533,7 @@ def start_redis(directory: Path, fresh: bool = True) -> tuple[subprocess.Popen[b
     proc = subprocess.Popen(
         [
             "redis-server",
-            str(ROOT / "config" / "redis" / "single.conf"),
+            str(root / "config" / "redis" / "single.conf"),
             "--port",
             str(port),
             "--bind",
@@ -554,7 +571,7 @@ def main() -> int:
     parser.add_argument(
         "--against",
         metavar="REV",
-        help="embedded scenario: also measure the gateway of this git revision (log off)",
+        help="embedded, redis: also measure the gateway of this git revision (log off)",
     )
     parser.add_argument(
         "--quiet-wait",
@@ -568,10 +585,11 @@ def main() -> int:
         return 2
     targets = SCENARIOS[args.scenario]
     if args.against:
-        if args.scenario != "embedded":
-            print("--against goes with the embedded scenario", file=sys.stderr)
+        if args.scenario == "oauth":
+            print("--against goes with the embedded and redis scenarios", file=sys.stderr)
             return 2
-        targets = (*targets, f"gateway@{args.against}")
+        gateway = "gateway" if args.scenario == "embedded" else "gateway-redis-2w"
+        targets = (*targets, f"{gateway}@{args.against}")
     pin = (
         not args.no_pin
         and args.scenario != "redis"
