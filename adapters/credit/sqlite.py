@@ -16,7 +16,8 @@ so it committed before the transaction began; this process's own writes
 (``apply_event``) end the transaction first. That reasoning needs the rollback
 journal the import and ``write_dataset`` leave the file in: a dataset switched
 to WAL (where a reader holds no lock a writer waits for) is read one
-transaction per lookup, as before.
+transaction per lookup, as before. A bulk read (``records_many``) ends the
+transaction when it returns: its caller's work on what it read may fill the pass.
 """
 
 from __future__ import annotations
@@ -272,6 +273,10 @@ class SQLiteCreditSource(CreditSource):
         except sqlite3.Error as exc:
             self._end_read()
             raise CreditSourceError(f"credit dataset query failed: {exc}") from exc
+        # Not kept to the next pass: a bulk read's caller goes on, in this pass, to
+        # work through everything it read (a ranking builds facts for every open
+        # demand), and another process's writer would wait all that time.
+        self._end_read()
         return dict(found)
 
     async def check(self) -> None:

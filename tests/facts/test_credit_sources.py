@@ -234,6 +234,20 @@ async def test_lookups_of_one_loop_pass_share_a_read_transaction(
     assert statuses["e2"] is RecordStatus.REPAIRED
 
 
+async def test_a_bulk_read_keeps_no_lock_once_it_returns(
+    source: SQLiteCreditSource, dataset: Path
+) -> None:
+    await source.records("enterprise", ENTERPRISE)  # a lookup of this pass began a transaction
+    before = await source.records_many("enterprise", [ENTERPRISE, "91350100M000100Y43"])
+    # Still this pass, whose caller goes on to build facts for every subject the bulk
+    # read returned (a ranking of every open demand): another process's writer is not
+    # held off meanwhile, as it was not before lookups shared a transaction.
+    _write_status(dataset, "e2", RecordStatus.REPAIRED)
+    after = await source.records_many("enterprise", [ENTERPRISE])
+    assert {r.record_id: r.status for r in before[ENTERPRISE]}["e2"] is not RecordStatus.REPAIRED
+    assert {r.record_id: r.status for r in after[ENTERPRISE]}["e2"] is RecordStatus.REPAIRED
+
+
 async def test_a_wal_dataset_is_read_one_transaction_per_lookup(
     source: SQLiteCreditSource, dataset: Path
 ) -> None:
