@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sqlite3
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -196,12 +197,24 @@ class SQLiteCreditSource(CreditSource):
         # The loop whose current pass has a read transaction open, if any.
         self._reading: asyncio.AbstractEventLoop | None = None
         self._shared_reads = True  # False on a WAL dataset (see the module's doc)
+        # The thread that opened the connection: its loop's lookups share the read
+        # transaction and the cursor. Another thread's (the connection allows them)
+        # read with a cursor of their own, in autocommit, and leave both alone.
+        self._home: int | None = None
+        self._opening = threading.Lock()  # one connection, whichever thread reads first
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], context: AdapterContext) -> CreditSource:
         return cls(dataset_path(options, context.state_dir))
 
     def _connection(self) -> sqlite3.Connection:
+        conn = self._conn
+        if conn is not None:
+            return conn
+        with self._opening:
+            return self._connection_opened()
+
+    def _connection_opened(self) -> sqlite3.Connection:
         if self._conn is None:
             if not self._path.is_file():
                 raise CreditSourceError(f"credit dataset {self._path} does not exist")
@@ -217,6 +230,7 @@ class SQLiteCreditSource(CreditSource):
             except sqlite3.Error as exc:
                 raise CreditSourceError(f"cannot open credit dataset: {exc}") from exc
             self._shared_reads = mode != "wal"
+            self._home = threading.get_ident()
             self._conn = conn
             self._cursor = conn.cursor()
         return self._conn
@@ -224,6 +238,8 @@ class SQLiteCreditSource(CreditSource):
     def _reader(self) -> sqlite3.Cursor:
         """The reading cursor, in this loop pass's read transaction (see the module's doc)."""
         conn = self._connection()
+        if threading.get_ident() != self._home:
+            return conn.cursor()
         loop = asyncio.get_running_loop()
         if self._reading is not loop and self._shared_reads:
             # Another loop's transaction (its end callback lost with that loop) ends first.
@@ -235,7 +251,8 @@ class SQLiteCreditSource(CreditSource):
         return self._cursor
 
     def _end_read(self) -> None:
-        if self._reading is not None:
+        # Only on the home thread: elsewhere its loop may be reading in it right now.
+        if self._reading is not None and threading.get_ident() == self._home:
             self._reading = None
             if self._conn is not None:
                 try:
