@@ -16,7 +16,8 @@ so it committed before the transaction began; this process's own writes
 (``apply_event``) end the transaction first. That reasoning needs the rollback
 journal the import and ``write_dataset`` leave the file in: a dataset switched
 to WAL (where a reader holds no lock a writer waits for) is read one
-transaction per lookup, as before.
+transaction per lookup, as before. A bulk read (``records_many``) ends the
+transaction when it returns: its caller's work on what it read may fill the pass.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sqlite3
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -195,12 +197,24 @@ class SQLiteCreditSource(CreditSource):
         # The loop whose current pass has a read transaction open, if any.
         self._reading: asyncio.AbstractEventLoop | None = None
         self._shared_reads = True  # False on a WAL dataset (see the module's doc)
+        # The thread that opened the connection: its loop's lookups share the read
+        # transaction and the cursor. Another thread's (the connection allows them)
+        # read with a cursor of their own, in autocommit, and leave both alone.
+        self._home: int | None = None
+        self._opening = threading.Lock()  # one connection, whichever thread reads first
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], context: AdapterContext) -> CreditSource:
         return cls(dataset_path(options, context.state_dir))
 
     def _connection(self) -> sqlite3.Connection:
+        conn = self._conn
+        if conn is not None:
+            return conn
+        with self._opening:
+            return self._connection_opened()
+
+    def _connection_opened(self) -> sqlite3.Connection:
         if self._conn is None:
             if not self._path.is_file():
                 raise CreditSourceError(f"credit dataset {self._path} does not exist")
@@ -216,6 +230,7 @@ class SQLiteCreditSource(CreditSource):
             except sqlite3.Error as exc:
                 raise CreditSourceError(f"cannot open credit dataset: {exc}") from exc
             self._shared_reads = mode != "wal"
+            self._home = threading.get_ident()
             self._conn = conn
             self._cursor = conn.cursor()
         return self._conn
@@ -223,6 +238,8 @@ class SQLiteCreditSource(CreditSource):
     def _reader(self) -> sqlite3.Cursor:
         """The reading cursor, in this loop pass's read transaction (see the module's doc)."""
         conn = self._connection()
+        if threading.get_ident() != self._home:
+            return conn.cursor()
         loop = asyncio.get_running_loop()
         if self._reading is not loop and self._shared_reads:
             # Another loop's transaction (its end callback lost with that loop) ends first.
@@ -234,7 +251,8 @@ class SQLiteCreditSource(CreditSource):
         return self._cursor
 
     def _end_read(self) -> None:
-        if self._reading is not None:
+        # Only on the home thread: elsewhere its loop may be reading in it right now.
+        if self._reading is not None and threading.get_ident() == self._home:
             self._reading = None
             if self._conn is not None:
                 try:
@@ -272,6 +290,10 @@ class SQLiteCreditSource(CreditSource):
         except sqlite3.Error as exc:
             self._end_read()
             raise CreditSourceError(f"credit dataset query failed: {exc}") from exc
+        # Not kept to the next pass: a bulk read's caller goes on, in this pass, to
+        # work through everything it read (a ranking builds facts for every open
+        # demand), and another process's writer would wait all that time.
+        self._end_read()
         return dict(found)
 
     async def check(self) -> None:

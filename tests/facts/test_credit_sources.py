@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -234,6 +237,20 @@ async def test_lookups_of_one_loop_pass_share_a_read_transaction(
     assert statuses["e2"] is RecordStatus.REPAIRED
 
 
+async def test_a_bulk_read_keeps_no_lock_once_it_returns(
+    source: SQLiteCreditSource, dataset: Path
+) -> None:
+    await source.records("enterprise", ENTERPRISE)  # a lookup of this pass began a transaction
+    before = await source.records_many("enterprise", [ENTERPRISE, "91350100M000100Y43"])
+    # Still this pass, whose caller goes on to build facts for every subject the bulk
+    # read returned (a ranking of every open demand): another process's writer is not
+    # held off meanwhile, as it was not before lookups shared a transaction.
+    _write_status(dataset, "e2", RecordStatus.REPAIRED)
+    after = await source.records_many("enterprise", [ENTERPRISE])
+    assert {r.record_id: r.status for r in before[ENTERPRISE]}["e2"] is not RecordStatus.REPAIRED
+    assert {r.record_id: r.status for r in after[ENTERPRISE]}["e2"] is RecordStatus.REPAIRED
+
+
 async def test_a_wal_dataset_is_read_one_transaction_per_lookup(
     source: SQLiteCreditSource, dataset: Path
 ) -> None:
@@ -312,3 +329,54 @@ async def test_handler_errors_propagate() -> None:
 def test_handler_source_is_not_configurable(tmp_path: Path) -> None:
     with pytest.raises(CreditSourceError):
         HandlerCreditSource.from_options({}, AdapterContext(tmp_path, tmp_path))
+
+
+# Three threads, each with its own event loop, looking subjects up in one source.
+_THREADED_LOOKUPS = """
+import asyncio, sys, threading
+from pathlib import Path
+from adapters.credit.sqlite import SQLiteCreditSource
+
+source = SQLiteCreditSource(Path(sys.argv[1]))
+wrong = []
+
+def lookups(offset):
+    async def run():
+        for n in range(2000):
+            i = (n * 7 + offset) % 300
+            found = await source.records("enterprise", f"S{i}")
+            if [r.record_id for r in found] != [f"r{i}"]:
+                wrong.append(i)
+            if n % 50 == 0:
+                await asyncio.sleep(0)
+    asyncio.run(run())
+
+threads = [threading.Thread(target=lookups, args=(k,)) for k in range(3)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("wrong", len(wrong))
+"""
+
+
+def test_lookups_from_threads_with_their_own_loops(tmp_path: Path) -> None:
+    # The connection is opened with check_same_thread=False: a source shared by
+    # threads answers each its own subject's records, and does not crash.
+    dataset = tmp_path / "threads.sqlite3"
+    write_dataset(
+        dataset,
+        [
+            ("enterprise", f"S{i}", dataclasses.replace(RECORDS[0][2], record_id=f"r{i}"))
+            for i in range(300)
+        ],
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _THREADED_LOOKUPS, str(dataset)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["wrong", "0"]
