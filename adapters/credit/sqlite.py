@@ -113,6 +113,17 @@ def _record(row: Sequence[Any]) -> CreditRecord:
     )
 
 
+def _parsed(rows: Sequence[Sequence[Any]]) -> list[CreditRecord]:
+    # A dataset edited by hand or damaged on disk can hold a row no record can be
+    # made of: the source is then broken (503), not the request (500).
+    try:
+        return [_record(row) for row in rows]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CreditSourceError(
+            f"credit dataset holds a malformed row ({type(exc).__name__})"
+        ) from exc
+
+
 _UPSERT = "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _EVENT_STATUS = {
     CreditEvent.DELISTED: RecordStatus.EXPIRED,
@@ -267,7 +278,7 @@ class SQLiteCreditSource(CreditSource):
         except sqlite3.Error as exc:
             self._end_read()
             raise CreditSourceError(f"credit dataset query failed: {exc}") from exc
-        return [_record(row) for row in rows]
+        return _parsed(rows)
 
     async def records_many(
         self, kind: SubjectKind, subject_ids: Sequence[str]
@@ -285,8 +296,10 @@ class SQLiteCreditSource(CreditSource):
                     f" WHERE subject_kind = ? AND subject_id IN ({marks})",
                     (kind, *chunk),
                 ).fetchall()
-                for row in rows:
-                    found[row[0]].append(_record(row[1:]))
+                for sid, record in zip(
+                    (row[0] for row in rows), _parsed([row[1:] for row in rows]), strict=True
+                ):
+                    found[sid].append(record)
         except sqlite3.Error as exc:
             self._end_read()
             raise CreditSourceError(f"credit dataset query failed: {exc}") from exc

@@ -380,3 +380,27 @@ def test_lookups_from_threads_with_their_own_loops(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["wrong", "0"]
+
+
+@pytest.mark.parametrize(
+    ("column", "bad"),
+    [("value", "{not json"), ("status", "gone"), ("decided_on", "yesterday")],
+)
+async def test_a_malformed_row_is_a_source_error(dataset: Path, column: str, bad: str) -> None:
+    conn = sqlite3.connect(dataset)
+    with conn:
+        conn.execute(
+            f"UPDATE records SET {column} = ? WHERE subject_id = ?",  # noqa: S608 - test's own column
+            (bad, ENTERPRISE),
+        )
+    conn.close()
+    src = SQLiteCreditSource(dataset)
+    try:
+        with pytest.raises(CreditSourceError, match="malformed row"):
+            await src.records("enterprise", ENTERPRISE)
+        with pytest.raises(CreditSourceError, match="malformed row"):
+            await src.records_many("enterprise", [ENTERPRISE, "nobody"])
+        # The rest of the dataset still answers.
+        assert await src.records("person", PERSON)
+    finally:
+        await src.close()
