@@ -37,6 +37,13 @@ local function rate(keys, args)
   return gcra(keys[1], tonumber(args[1]), tonumber(args[2]))
 end
 
+-- Every redis.call costs a fixed overhead, and every write a function makes is
+-- propagated (AOF, replicas) as a command of its own: a batch writes what it
+-- can with one command per key, not one per record. Long lists of values (a
+-- batch's, a subject's breaches) go in chunks so that unpack() stays far below
+-- Lua's stack limit however long they are.
+local CHUNK = 1000
+
 -- A decision's admission (gateway/store/redis/admission.py) in one call: the
 -- partner's rate limit, then, only if it passes, the consent, the
 -- Idempotency-Key's state, claiming the key when no record of it exists, and
@@ -70,11 +77,15 @@ local function admit(keys, args)
   if args[6] then
     breached = {}
     local ids = redis.call('ZRANGEBYSCORE', keys[#keys], args[6], '+inf')
-    if #ids > 0 then
-      for i, id in ipairs(ids) do
-        ids[i] = args[7] .. id
+    -- In chunks: unpack() of more than a few thousand names would overflow Lua's stack.
+    for i = 1, #ids, CHUNK do
+      local names = {}
+      for j = i, math.min(i + CHUNK - 1, #ids) do
+        names[#names + 1] = args[7] .. ids[j]
       end
-      breached = redis.call('MGET', unpack(ids))
+      for _, raw in ipairs(redis.call('MGET', unpack(names))) do
+        breached[#breached + 1] = raw
+      end
     end
   end
   local record = false
@@ -90,12 +101,6 @@ local function admit(keys, args)
   end
   return {0, consent, record, claimed}
 end
-
--- Every redis.call costs a fixed overhead, and every write a function makes is
--- propagated (AOF, replicas) as a command of its own: a batch writes what it
--- can with one command per key, not one per record. Chunked so that unpack()
--- stays far below Lua's stack limit whatever the batch size.
-local CHUNK = 1000
 
 -- cmd [key] values…, in as few calls as CHUNK allows (values: a Lua list).
 local function call_many(values, cmd, key)
